@@ -1,0 +1,177 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# ctxkit: build the patched kernel, the BPF tools and the selftests, and run
+# them in QEMU.  Everything generated goes under $(OUTPUT).
+#
+#   make run     build what is missing, boot, run the demo
+#   make check   build what is missing, boot, run every selftest
+#   make help    the other targets
+
+OUTPUT ?= $(CURDIR)/.output
+KBUILD := $(OUTPUT)/kbuild
+VMLINUX := $(KBUILD)/vmlinux
+ROOTFS := $(OUTPUT)/rootfs
+export OUTPUT
+
+CLANG ?= clang-19
+LLVM_STRIP ?= llvm-strip-19
+BPFTOOL ?= bpftool
+CC := gcc
+ARCH := x86
+
+CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror
+INCLUDES := -I$(OUTPUT)/bpf -Ibpf
+LDLIBS := -static -lbpf -lelf -lz -lzstd
+
+# One tool is bpf/NAME.bpf.c + tools/NAME.c + bpf/NAME.h (libbpf-tools).
+TOOLS := cowstat
+# Plain static programs: the demo workload.
+DEMOS := cowdemo
+# selftests/bpf/prog_tests/NAME.c, each linked with the skeletons it uses.
+BPF_TESTS := cow_copy
+cow_copy_SKELS := cowstat
+
+ifeq ($(V),1)
+Q =
+msg =
+else
+Q = @
+msg = @printf '  %-8s %s\n' "$(1)" "$(patsubst $(CURDIR)/%,%,$(2))";
+endif
+
+.DELETE_ON_ERROR:
+.SECONDARY:
+
+.PHONY: all build deps kernel kernel-tree kernel-config kernel-export \
+	kernel-check userspace initramfs run check vm clean distclean help
+
+all: build
+
+help:
+	@echo 'make run            boot the patched kernel and run the demo'
+	@echo 'make check          boot and run every selftest'
+	@echo 'make vm             interactive shell in the guest'
+	@echo 'make deps           install missing Debian packages (root)'
+	@echo 'make kernel         unpack, patch, configure and build bzImage'
+	@echo 'make kernel-tree    git tree of linux-source-6.12 + kernel/series'
+	@echo 'make kernel-export  write that tree'"'"'s commits back to kernel/'
+	@echo 'make kernel-check   apply kernel/series to pristine source, checkpatch'
+	@echo 'make clean          remove build output (keeps kernel tree, ccache)'
+	@echo 'make distclean      remove all of $(OUTPUT)'
+	@echo 'V=1 shows full commands'
+
+deps:
+	$(Q)tools/build/deps.sh
+
+kernel: deps
+	$(Q)kernel/ktree.sh build
+
+kernel-tree: deps
+	$(Q)kernel/ktree.sh tree
+	@echo "  TREE     $(OUTPUT)/linux (branch ctxkit, base tag pristine)"
+
+kernel-config: deps
+	$(Q)kernel/ktree.sh config
+
+kernel-export:
+	$(Q)kernel/ktree.sh export
+
+kernel-check: deps
+	$(Q)kernel/ktree.sh check
+
+# Everything after the kernel is plain file dependencies on its vmlinux.
+build: kernel
+	$(Q)$(MAKE) --no-print-directory initramfs
+
+run: build
+	$(Q)selftests/vmtest.sh -- /usr/bin/ctxkit-demo
+
+check: build
+	$(Q)selftests/run.sh
+
+vm: build
+	$(Q)selftests/vmtest.sh -s
+
+# ---- BPF: vmlinux.h from the patched kernel's BTF, CO-RE objects, skeletons
+
+$(OUTPUT)/bpf/vmlinux.h: $(VMLINUX)
+	$(call msg,BTF,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(BPFTOOL) btf dump file $< format c >$@
+
+$(OUTPUT)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) $(OUTPUT)/bpf/vmlinux.h
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) \
+		-I$(OUTPUT)/bpf -Ibpf -c $< -o $(@:.o=.tmp.o)
+	$(Q)$(BPFTOOL) gen object $@ $(@:.o=.tmp.o)
+	$(Q)rm -f $(@:.o=.tmp.o)
+
+$(OUTPUT)/bpf/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $*_bpf >$@
+
+# ---- userspace, all static so the busybox guest needs no libc
+
+$(OUTPUT)/bin/%: tools/%.c $(OUTPUT)/bpf/%.skel.h $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< -o $@ $(LDLIBS)
+
+$(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
+
+$(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
+			   $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< -o $@ $(LDLIBS)
+
+define bpf_test_skels
+$(OUTPUT)/selftests/bpf/$(1): $(foreach s,$($(1)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)
+endef
+$(foreach t,$(BPF_TESTS),$(eval $(call bpf_test_skels,$(t))))
+
+$(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
+
+userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+	   $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
+	   $(OUTPUT)/selftests/carry/exit_with
+
+# ---- the guest's initramfs: busybox + tools + tests + BPF objects
+
+INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+	$(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
+	$(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
+	tools/demo/demo.sh selftests/run_tests.sh \
+	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
+
+initramfs: userspace $(OUTPUT)/initramfs.cpio
+
+$(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
+	$(call msg,CPIO,$@)
+	$(Q)rm -rf $(ROOTFS)
+	$(Q)mkdir -p $(ROOTFS)/usr/bin $(ROOTFS)/usr/lib/ctxkit/bpf \
+		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf
+	$(Q)install -m 0755 $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+		$(ROOTFS)/usr/bin/
+	$(Q)install -m 0755 tools/demo/demo.sh $(ROOTFS)/usr/bin/ctxkit-demo
+	$(Q)install -m 0644 $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
+		$(ROOTFS)/usr/lib/ctxkit/bpf/
+	$(Q)install -m 0755 selftests/run_tests.sh $(ROOTFS)/usr/lib/ctxkit/selftests/
+	$(Q)install -m 0755 $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
+		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
+	$(Q)selftests/vm/mkinitramfs.sh $(KBUILD)/usr/gen_init_cpio $(ROOTFS) $@
+
+clean:
+	$(call msg,CLEAN,$(OUTPUT) except linux/ kbuild/ ccache/)
+	$(Q)rm -rf $(OUTPUT)/bpf $(OUTPUT)/bin $(OUTPUT)/selftests \
+		$(ROOTFS) $(OUTPUT)/initramfs.cpio $(OUTPUT)/tmp
+
+distclean:
+	$(call msg,CLEAN,$(OUTPUT))
+	$(Q)rm -rf $(OUTPUT)

@@ -1,0 +1,170 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * harness.h - ctxkit's small selftest harness.
+ *
+ * A test file lists its cases with TEST() and ends with TEST_MAIN().  Each
+ * case runs in a child of its own, so a crash fails that case only.  Output
+ * is TAP: one "ok"/"not ok" line per case, diagnostics as "# " lines, and a
+ * closing "# N passed, N failed, N skipped" comment.  Case numbers are left
+ * to the runner that collects several binaries (selftests/run.sh); a
+ * binary run alone numbers its own.
+ *
+ *	TEST(cow_private_pages)
+ *	{
+ *		ASSERT_EQ(count, N);
+ *	}
+ *	TEST_MAIN()
+ */
+#ifndef __CTXKIT_HARNESS_H
+#define __CTXKIT_HARNESS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KSFT_PASS	0
+#define KSFT_FAIL	1
+#define KSFT_SKIP	4
+
+struct test_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define MAX_TESTS	64
+static struct test_case __tests[MAX_TESTS];
+static int __ntests;
+
+#define TEST(name)							\
+	static void test_##name(void);					\
+	static void __attribute__((constructor)) __register_##name(void) \
+	{								\
+		if (__ntests < MAX_TESTS)				\
+			__tests[__ntests++] = (struct test_case){	\
+				#name, test_##name };			\
+	}								\
+	static void test_##name(void)
+
+static inline void diag(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("# ", stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	fputc('\n', stdout);
+	fflush(stdout);
+}
+
+/* End the current case.  Only valid inside a TEST() body. */
+#define SKIP(fmt, ...) do {						\
+		printf("# SKIP " fmt "\n", ##__VA_ARGS__);		\
+		fflush(stdout);						\
+		_exit(KSFT_SKIP);					\
+	} while (0)
+
+#define FAIL(fmt, ...) do {						\
+		diag("%s:%d: " fmt, __FILE__, __LINE__, ##__VA_ARGS__);	\
+		_exit(KSFT_FAIL);					\
+	} while (0)
+
+#define ASSERT_TRUE(cond) do {						\
+		if (!(cond))						\
+			FAIL("%s is false", #cond);			\
+	} while (0)
+
+#define __ASSERT_CMP(a, op, b) do {					\
+		long long __a = (long long)(a), __b = (long long)(b);	\
+		if (!(__a op __b))					\
+			FAIL("expected %s %s %s, got %lld vs %lld",	\
+			     #a, #op, #b, __a, __b);			\
+	} while (0)
+
+#define ASSERT_EQ(a, b)	__ASSERT_CMP(a, ==, b)
+#define ASSERT_NE(a, b)	__ASSERT_CMP(a, !=, b)
+#define ASSERT_GE(a, b)	__ASSERT_CMP(a, >=, b)
+#define ASSERT_LE(a, b)	__ASSERT_CMP(a, <=, b)
+
+/* A libc call that must succeed: 0 or a value, never -1. */
+#define ASSERT_OK(expr) do {						\
+		if ((long)(expr) < 0)					\
+			FAIL("%s: %s", #expr, strerror(errno));		\
+	} while (0)
+
+static inline int __run_case(const struct test_case *t)
+{
+	int status;
+	pid_t pid;
+
+	fflush(stdout);
+	pid = fork();
+	if (pid < 0) {
+		diag("fork: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	if (pid == 0) {
+		t->fn();
+		_exit(KSFT_PASS);
+	}
+	if (waitpid(pid, &status, 0) < 0) {
+		diag("waitpid: %s", strerror(errno));
+		return KSFT_FAIL;
+	}
+	if (WIFSIGNALED(status)) {
+		diag("%s: killed by signal %d (%s)", t->name,
+		     WTERMSIG(status), strsignal(WTERMSIG(status)));
+		return KSFT_FAIL;
+	}
+	if (WEXITSTATUS(status) == KSFT_PASS || WEXITSTATUS(status) == KSFT_SKIP)
+		return WEXITSTATUS(status);
+	return KSFT_FAIL;
+}
+
+/* CTXKIT_TAP_NONUM=1: the runner numbers the cases across binaries. */
+static inline int __run_all(void)
+{
+	int i, pass = 0, fail = 0, skip = 0;
+	bool number = !getenv("CTXKIT_TAP_NONUM");
+
+	if (number)
+		printf("TAP version 13\n1..%d\n", __ntests);
+	for (i = 0; i < __ntests; i++) {
+		int rc = __run_case(&__tests[i]);
+		char num[16] = "";
+
+		if (number)
+			snprintf(num, sizeof(num), " %d", i + 1);
+		switch (rc) {
+		case KSFT_PASS:
+			printf("ok%s - %s\n", num, __tests[i].name);
+			pass++;
+			break;
+		case KSFT_SKIP:
+			printf("ok%s - %s # SKIP\n", num, __tests[i].name);
+			skip++;
+			break;
+		default:
+			printf("not ok%s - %s\n", num, __tests[i].name);
+			fail++;
+		}
+		fflush(stdout);
+	}
+	printf("# %d passed, %d failed, %d skipped\n", pass, fail, skip);
+	return fail ? KSFT_FAIL : KSFT_PASS;
+}
+
+#define TEST_MAIN()							\
+	int main(void)							\
+	{								\
+		setvbuf(stdout, NULL, _IOLBF, 0);			\
+		return __run_all();					\
+	}
+
+#endif /* __CTXKIT_HARNESS_H */
