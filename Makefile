@@ -20,7 +20,7 @@ CC := gcc
 ARCH := x86
 
 CFLAGS := -g -O2 -Wall -Wextra -Wno-unused-parameter -Werror
-INCLUDES := -I$(OUTPUT)/bpf -Ibpf
+INCLUDES := -I$(OUTPUT)/bpf -Ibpf -Itools
 LDLIBS := -static -lbpf -lelf -lz -lzstd
 
 # One tool is bpf/NAME.bpf.c + tools/NAME.c + bpf/NAME.h (libbpf-tools).
@@ -112,10 +112,18 @@ $(OUTPUT)/bpf/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 
 # ---- userspace, all static so the busybox guest needs no libc
 
-$(OUTPUT)/bin/%: tools/%.c $(OUTPUT)/bpf/%.skel.h $(wildcard bpf/*.h)
+# Helpers shared by the tools and the BPF selftests (libbpf-tools' names).
+HELPERS := $(OUTPUT)/helpers/trace_helpers.o
+
+$(OUTPUT)/helpers/%.o: tools/%.c tools/%.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
+
+$(OUTPUT)/bin/%: tools/%.c $(OUTPUT)/bpf/%.skel.h $(HELPERS) $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
 
 $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
 	$(call msg,CC,$@)
@@ -123,10 +131,10 @@ $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
 
 $(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
-			   $(wildcard bpf/*.h)
+			   $(HELPERS) $(wildcard bpf/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
 
 define bpf_test_skels
 $(OUTPUT)/selftests/bpf/$(1): $(foreach s,$($(1)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)
@@ -169,7 +177,7 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 
 clean:
 	$(call msg,CLEAN,$(OUTPUT) except linux/ kbuild/ ccache/)
-	$(Q)rm -rf $(OUTPUT)/bpf $(OUTPUT)/bin $(OUTPUT)/selftests \
+	$(Q)rm -rf $(OUTPUT)/bpf $(OUTPUT)/bin $(OUTPUT)/helpers $(OUTPUT)/selftests \
 		$(ROOTFS) $(OUTPUT)/initramfs.cpio $(OUTPUT)/tmp
 
 distclean:

@@ -20,6 +20,7 @@
 #include <bpf/bpf.h>
 #include "cowstat.h"
 #include "cowstat.skel.h"
+#include "trace_helpers.h"
 
 static struct env {
 	pid_t pid;
@@ -192,7 +193,7 @@ int main(int argc, char **argv)
 	}
 	obj->rodata->targ_tgid = env.pid;
 
-	if (libbpf_find_vmlinux_btf_id("cow_copy", BPF_TRACE_RAW_TP) < 0) {
+	if (!tp_btf_exists("cow_copy")) {
 		fprintf(stderr, "cowstat: kernel has no ctxkit:cow_copy tracepoint (needs ctxkit's patches)\n");
 		err = -ENOENT;
 		goto cleanup;

@@ -52,6 +52,7 @@ int main(int argc, char **argv)
 				p[j * ps] = (char)j;
 			printf("cowdemo %d: child %ld wrote %ld pages\n",
 			       getpid(), i, n);
+			fflush(stdout);
 			_exit(0);
 		}
 		waitpid(pid, NULL, 0);

@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 #include "cowstat.h"
 #include "cowstat.skel.h"
+#include "trace_helpers.h"
 #include "../../harness.h"
 
 #define NPAGES	64
@@ -41,7 +42,7 @@ static struct cowstat_bpf *cowstat_attach(char *p)
 {
 	struct cowstat_bpf *obj;
 
-	if (libbpf_find_vmlinux_btf_id("cow_copy", BPF_TRACE_RAW_TP) < 0)
+	if (!tp_btf_exists("cow_copy"))
 		SKIP("kernel has no ctxkit:cow_copy tracepoint");
 	obj = cowstat_bpf__open();
 	ASSERT_TRUE(obj);
