@@ -159,6 +159,7 @@ INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
 	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
 
 initramfs: userspace $(OUTPUT)/initramfs.cpio
+	@:
 
 $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 	$(call msg,CPIO,$@)

@@ -29,10 +29,7 @@ static struct cow_stat *stat_of(u32 tgid)
 	if (st)
 		return st;
 	bpf_map_update_elem(&stats, &tgid, &zero, BPF_NOEXIST);
-	st = bpf_map_lookup_elem(&stats, &tgid);
-	if (st)
-		bpf_get_current_comm(st->comm, sizeof(st->comm));
-	return st;
+	return bpf_map_lookup_elem(&stats, &tgid);
 }
 
 SEC("tp_btf/cow_copy")
@@ -50,6 +47,8 @@ int BPF_PROG(cow_copy, struct vm_area_struct *vma, unsigned long address,
 	st = stat_of(tgid);
 	if (!st)
 		return 0;
+	/* The latest name: the first copy often comes before exec(). */
+	bpf_get_current_comm(st->comm, sizeof(st->comm));
 	if (zero_page)
 		__sync_fetch_and_add(&st->zero_fills, 1);
 	else

@@ -145,7 +145,7 @@ timeout -k 5 "$TIMEOUT" "${qemu[@]}" -serial stdio -monitor none </dev/null 2>&1
 qrc=${PIPESTATUS[0]}
 set -e
 
-status=$(grep -a '^CTXKIT-EXIT: [0-9]*$' "$LOG" | tail -n 1 | cut -d' ' -f2)
+status=$(grep -a '^CTXKIT-EXIT: [0-9]*$' "$LOG" | tail -n 1 | cut -d' ' -f2 || true)
 if [ -n "$status" ]; then
 	exit "$status"
 fi
