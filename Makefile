@@ -24,12 +24,14 @@ INCLUDES := -I$(OUTPUT)/bpf -Ibpf -Itools
 LDLIBS := -static -lbpf -lelf -lz -lzstd
 
 # One tool is bpf/NAME.bpf.c + tools/NAME.c + bpf/NAME.h (libbpf-tools).
-TOOLS := cowstat
+TOOLS := cowstat ctxtop
+ctxtop_LDLIBS := -lncursesw -ltinfo -lm
 # Plain static programs: the demo workload.
 DEMOS := cowdemo
 # selftests/bpf/prog_tests/NAME.c, each linked with the skeletons it uses.
-BPF_TESTS := cow_copy
+BPF_TESTS := cow_copy ctxtop
 cow_copy_SKELS := cowstat
+ctxtop_SKELS := ctxtop
 
 ifeq ($(V),1)
 Q =
@@ -123,7 +125,7 @@ $(OUTPUT)/helpers/%.o: tools/%.c tools/%.h
 $(OUTPUT)/bin/%: tools/%.c $(OUTPUT)/bpf/%.skel.h $(HELPERS) $(wildcard bpf/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS) $($*_LDLIBS)
 
 $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
 	$(call msg,CC,$@)

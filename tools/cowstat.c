@@ -57,19 +57,6 @@ static const struct argp_option opts[] = {
 	{},
 };
 
-static int parse_long(const char *arg, long min, long max, long *out)
-{
-	char *end;
-	long val;
-
-	errno = 0;
-	val = strtol(arg, &end, 10);
-	if (errno || end == arg || *end || val < min || val > max)
-		return -EINVAL;
-	*out = val;
-	return 0;
-}
-
 static error_t parse_arg(int key, char *arg, struct argp_state *state)
 {
 	long val;

@@ -6,5 +6,14 @@
 
 /* Can a tp_btf program attach to tracepoint @name on the running kernel? */
 bool tp_btf_exists(const char *name);
+/* Is there a tracefs event @category/@event (for SEC("tp/...") programs)? */
+bool tracepoint_exists(const char *category, const char *event);
+/* Can fentry/fexit attach to kernel function @name? */
+bool fentry_can_attach(const char *name);
+/* Can a kprobe attach to kernel function @name? */
+bool kprobe_exists(const char *name);
+
+/* Parse a decimal in [min, max]; 0 or -EINVAL. */
+int parse_long(const char *arg, long min, long max, long *out);
 
 #endif /* __TRACE_HELPERS_H */

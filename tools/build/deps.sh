@@ -16,6 +16,8 @@ PKGS=(
 	perl python3 python3-git python3-ply
 	# BPF toolchain; static libbpf, libelf, libz and libzstd for the tools
 	bpftool clang-19 libbpf-dev libzstd-dev llvm-19 zlib1g-dev
+	# ctxtop's terminal UI, linked statically
+	libncurses-dev
 	# guest: QEMU and the busybox initramfs
 	busybox-static cpio qemu-system-x86
 )

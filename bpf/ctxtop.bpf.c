@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * ctxtop - per-process memory events: faults and their latency, COW copies,
+ * first-touch allocations, stack growth, brk, shared file faults.
+ *
+ * Generic counters come from hooks every kernel has (handle_mm_fault by
+ * fentry/fexit, or kprobes, or exceptions:page_fault_user; the brk syscall
+ * tracepoints).  The rest come from ctxkit's tracepoints; ctxtop.c turns
+ * off autoload for whichever hooks this kernel lacks.
+ */
+#include <vmlinux.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_tracing.h>
+#include "ctxtop.h"
+
+#define MAX_THREADS	10240
+
+/* VM_FAULT_ERROR is a macro, so it is not in BTF. */
+#define FAULT_ERROR	(VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | \
+			 VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE | \
+			 VM_FAULT_FALLBACK)
+
+const volatile pid_t targ_tgid = 0;
+const volatile bool filter_cg = false;
+/* Report PIDs as seen from this PID namespace (dev/ino of its nsfs). */
+const volatile __u64 pidns_dev = 0;
+const volatile __u64 pidns_ino = 0;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, u32);
+} cgroup_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_PROCS);
+	__type(key, u32);
+	__type(value, struct proc_stat);
+} procs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, u32);
+	__type(value, struct ctx_stat);
+} totals SEC(".maps");
+
+/* A fault in progress, per thread; kept across VM_FAULT_RETRY. */
+struct fault_start {
+	u64 ts;
+	u64 address;
+	u32 tgid;
+	bool retrying;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, u32);
+	__type(value, struct fault_start);
+} fault_starts SEC(".maps");
+
+struct brk_start {
+	u64 old_brk;
+	u32 tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, u32);
+	__type(value, struct brk_start);
+} brk_starts SEC(".maps");
+
+/* Should the current task be counted?  If so, its tgid as we report it. */
+static __always_inline bool want(u32 *tgid)
+{
+	if (filter_cg && !bpf_current_task_under_cgroup(&cgroup_map, 0))
+		return false;
+	if (pidns_ino) {
+		struct bpf_pidns_info ns;
+
+		if (bpf_get_ns_current_pid_tgid(pidns_dev, pidns_ino, &ns,
+						sizeof(ns)))
+			return false;
+		*tgid = ns.tgid;
+	} else {
+		*tgid = bpf_get_current_pid_tgid() >> 32;
+	}
+	return !targ_tgid || *tgid == targ_tgid;
+}
+
+static __always_inline struct proc_stat *proc_of(u32 tgid)
+{
+	static const struct proc_stat zero;
+	struct proc_stat *p;
+
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		return p;
+	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		bpf_get_current_comm(p->comm, sizeof(p->comm));
+	return p;
+}
+
+static __always_inline void count(u32 tgid, enum ctr c, u64 n)
+{
+	struct proc_stat *p;
+	struct ctx_stat *t;
+	u32 zero = 0;
+
+	t = bpf_map_lookup_elem(&totals, &zero);
+	if (t)
+		t->ctr[c] += n;
+	p = proc_of(tgid);
+	if (p)
+		__sync_fetch_and_add(&p->s.ctr[c], n);
+}
+
+static __always_inline u32 log2l(u64 v)
+{
+	u32 r = 0;
+
+	/* floor(log2(v)); bounded loop for the verifier */
+	for (int i = 32; i > 0; i >>= 1) {
+		if (v >= (1ULL << i)) {
+			v >>= i;
+			r += i;
+		}
+	}
+	return r;
+}
+
+static __always_inline int fault_enter(unsigned long address)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct fault_start *s, n = {};
+	u32 tgid;
+
+	s = bpf_map_lookup_elem(&fault_starts, &tid);
+	if (s && s->retrying && s->address == address) {
+		/* the retry of a fault we are already timing */
+		s->retrying = false;
+		return 0;
+	}
+	if (!want(&tgid))
+		return 0;
+	n.ts = bpf_ktime_get_ns();
+	n.address = address;
+	n.tgid = tgid;
+	bpf_map_update_elem(&fault_starts, &tid, &n, BPF_ANY);
+	return 0;
+}
+
+static __always_inline int fault_exit(u32 ret)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct fault_start *s;
+	struct proc_stat *p;
+	struct ctx_stat *t;
+	u32 zero = 0, slot;
+
+	s = bpf_map_lookup_elem(&fault_starts, &tid);
+	if (!s)
+		return 0;
+	if (ret & VM_FAULT_RETRY) {
+		s->retrying = true;
+		return 0;
+	}
+	if (!(ret & FAULT_ERROR)) {
+		slot = log2l(bpf_ktime_get_ns() - s->ts);
+		if (slot >= MAX_SLOTS)
+			slot = MAX_SLOTS - 1;
+		t = bpf_map_lookup_elem(&totals, &zero);
+		if (t) {
+			t->ctr[CTR_FAULTS]++;
+			t->lat[slot]++;
+		}
+		p = proc_of(s->tgid);
+		if (p) {
+			__sync_fetch_and_add(&p->s.ctr[CTR_FAULTS], 1);
+			__sync_fetch_and_add(&p->s.lat[slot], 1);
+		}
+	}
+	bpf_map_delete_elem(&fault_starts, &tid);
+	return 0;
+}
+
+/*
+ * Faults: handle_mm_fault() from the arch fault handler.  regs is NULL
+ * for get_user_pages() faults, which are not the task's own.  Counted as
+ * mm_account_fault() counts min_flt/maj_flt: once complete, not on error.
+ */
+SEC("fentry/handle_mm_fault")
+int BPF_PROG(fault_fentry, struct vm_area_struct *vma, unsigned long address,
+	     unsigned int flags, struct pt_regs *regs)
+{
+	return regs ? fault_enter(address) : 0;
+}
+
+SEC("fexit/handle_mm_fault")
+int BPF_PROG(fault_fexit, struct vm_area_struct *vma, unsigned long address,
+	     unsigned int flags, struct pt_regs *regs, vm_fault_t ret)
+{
+	return regs ? fault_exit(ret) : 0;
+}
+
+SEC("kprobe/handle_mm_fault")
+int BPF_KPROBE(fault_kprobe, struct vm_area_struct *vma, unsigned long address,
+	       unsigned int flags, struct pt_regs *regs)
+{
+	return regs ? fault_enter(address) : 0;
+}
+
+SEC("kretprobe/handle_mm_fault")
+int BPF_KRETPROBE(fault_kretprobe, long ret)
+{
+	return fault_exit(ret);
+}
+
+/* Last resort: count fault exceptions, with no latency. */
+SEC("tp/exceptions/page_fault_user")
+int fault_tp(void *ctx)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count(tgid, CTR_FAULTS, 1);
+	return 0;
+}
+
+SEC("tp_btf/cow_copy")
+int BPF_PROG(cow_copy, struct vm_area_struct *vma, unsigned long address,
+	     struct folio *new_folio, bool zero_page, bool unshare)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count(tgid, zero_page ? CTR_ZERO_FILL : CTR_COW, 1);
+	return 0;
+}
+
+SEC("tp_btf/anon_alloc")
+int BPF_PROG(anon_alloc, struct vm_area_struct *vma, unsigned long address,
+	     unsigned int nr_pages)
+{
+	u32 tgid;
+
+	if (want(&tgid)) {
+		count(tgid, CTR_ANON, 1);
+		count(tgid, CTR_ANON_PAGES, nr_pages);
+	}
+	return 0;
+}
+
+SEC("tp_btf/stack_grow")
+int BPF_PROG(stack_grow, struct vm_area_struct *vma, unsigned long grow)
+{
+	u32 tgid;
+
+	if (want(&tgid)) {
+		count(tgid, CTR_STACK, 1);
+		count(tgid, CTR_STACK_PAGES, grow);
+	}
+	return 0;
+}
+
+SEC("tp_btf/file_fault")
+int BPF_PROG(file_fault, unsigned long address, unsigned long pgoff, bool write,
+	     bool shared, bool major)
+{
+	u32 tgid;
+
+	if (shared && want(&tgid))
+		count(tgid, CTR_FILE_SHARED, 1);
+	return 0;
+}
+
+/* brk: the syscall tracepoints, with mm->brk read on the way in. */
+SEC("tp/syscalls/sys_enter_brk")
+int brk_enter(struct trace_event_raw_sys_enter *ctx)
+{
+	struct task_struct *task = (void *)bpf_get_current_task();
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct brk_start s = {};
+
+	if (!want(&s.tgid))
+		return 0;
+	s.old_brk = BPF_CORE_READ(task, mm, brk);
+	bpf_map_update_elem(&brk_starts, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+SEC("tp/syscalls/sys_exit_brk")
+int brk_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct brk_start *s;
+	u64 new_brk = ctx->ret;
+
+	s = bpf_map_lookup_elem(&brk_starts, &tid);
+	if (!s)
+		return 0;
+	if (new_brk > s->old_brk)
+		count(s->tgid, CTR_BRK_GROW, 1);
+	else if (new_brk < s->old_brk)
+		count(s->tgid, CTR_BRK_SHRINK, 1);
+	bpf_map_delete_elem(&brk_starts, &tid);
+	return 0;
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,39 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+#ifndef __CTXTOP_H
+#define __CTXTOP_H
+
+#define TASK_COMM_LEN	16
+#define MAX_PROCS	10240
+/* log2 buckets of fault latency in ns: slot i holds [2^i, 2^(i+1)) */
+#define MAX_SLOTS	32
+
+/*
+ * What ctxtop counts.  A new counter is one entry here, one increment in
+ * ctxtop.bpf.c and one line in ctxtop.c's column table.
+ */
+enum ctr {
+	CTR_FAULTS,		/* user page faults, completed */
+	CTR_COW,		/* copy-on-write: real page copies */
+	CTR_ZERO_FILL,		/* copy-on-write from the zero page */
+	CTR_ANON,		/* first-touch anonymous allocations */
+	CTR_ANON_PAGES,		/*   ... and the pages they allocated */
+	CTR_STACK,		/* stack VMA growth events */
+	CTR_STACK_PAGES,	/*   ... and the pages grown */
+	CTR_BRK_GROW,		/* brk() calls that grew the heap */
+	CTR_BRK_SHRINK,		/* brk() calls that shrank it */
+	CTR_FILE_SHARED,	/* faults on shared file mappings */
+	NR_CTRS,
+};
+
+struct ctx_stat {
+	__u64 ctr[NR_CTRS];
+	__u64 lat[MAX_SLOTS];	/* fault latency histogram, ns */
+};
+
+/* Per-process value of the procs map, keyed by tgid. */
+struct proc_stat {
+	struct ctx_stat s;
+	char comm[TASK_COMM_LEN];
+};
+
+#endif /* __CTXTOP_H */

@@ -1,0 +1,413 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctxtop - each of ctxtop's BPF counters against ground truth from outside
+ * BPF: getrusage(), /proc/self/maps and statm, the values brk() returns,
+ * and what fork() semantics say must happen.
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ctxtop.h"
+#include "ctxtop.skel.h"
+#include "trace_helpers.h"
+#include "../../harness.h"
+
+#define NPAGES	1024
+
+static long page_size;
+
+static long rusage_faults(void);
+static long rss_pages(void);
+
+/*
+ * Load ctxtop's programs with the hooks a patched kernel has: fentry for
+ * faults (the fallbacks would count twice) and every ctxkit tracepoint.
+ * @tgid: count only this process (0: all); @max_procs: procs map size.
+ */
+static void ctxtop_require(void)
+{
+	page_size = sysconf(_SC_PAGESIZE);
+	if (!tp_btf_exists("cow_copy"))
+		SKIP("kernel has no ctxkit tracepoints");
+	if (!fentry_can_attach("handle_mm_fault"))
+		SKIP("cannot fentry handle_mm_fault");
+}
+
+static struct ctxtop_bpf *ctxtop_load(pid_t tgid, unsigned int max_procs)
+{
+	struct ctxtop_bpf *obj;
+
+	ctxtop_require();
+	obj = ctxtop_bpf__open();
+	ASSERT_TRUE(obj);
+	bpf_program__set_autoload(obj->progs.fault_kprobe, false);
+	bpf_program__set_autoload(obj->progs.fault_kretprobe, false);
+	bpf_program__set_autoload(obj->progs.fault_tp, false);
+	obj->rodata->targ_tgid = tgid;
+	if (max_procs)
+		ASSERT_EQ(bpf_map__set_max_entries(obj->maps.procs, max_procs), 0);
+	ASSERT_EQ(ctxtop_bpf__load(obj), 0);
+	ASSERT_EQ(ctxtop_bpf__attach(obj), 0);
+	return obj;
+}
+
+/* @pid's counters so far; all zero if it has none. */
+static struct proc_stat proc_stat(struct ctxtop_bpf *obj, pid_t pid)
+{
+	struct proc_stat st = {};
+	__u32 key = pid;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(obj->maps.procs), &key, &st))
+		ASSERT_EQ(errno, ENOENT);
+	return st;
+}
+
+static __u64 ctr(struct ctxtop_bpf *obj, pid_t pid, enum ctr c)
+{
+	return proc_stat(obj, pid).s.ctr[c];
+}
+
+/*
+ * Reading a counter may itself fault in (or copy) a stack page, after the
+ * kernel took the value.  Read once before a measured window so the reads
+ * that bound it find their pages in place.
+ */
+static void warm_up(struct ctxtop_bpf *obj)
+{
+	rss_pages();
+	rusage_faults();
+	ctr(obj, getpid(), CTR_FAULTS);
+}
+
+static char *map_anon(long pages)
+{
+	char *p = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		FAIL("mmap: %s", strerror(errno));
+	ASSERT_OK(madvise(p, pages * page_size, MADV_NOHUGEPAGE));
+	return p;
+}
+
+static void touch(char *p, long pages)
+{
+	long i;
+
+	for (i = 0; i < pages; i++)
+		p[i * page_size] = 1;
+}
+
+static long rusage_faults(void)
+{
+	struct rusage ru;
+
+	ASSERT_OK(getrusage(RUSAGE_SELF, &ru));
+	return ru.ru_minflt + ru.ru_majflt;
+}
+
+/* Resident pages, from /proc/self/statm; no stdio, so no heap pages. */
+static long rss_pages(void)
+{
+	char buf[128] = "";
+	long size, rss;
+	int fd = open("/proc/self/statm", O_RDONLY);
+
+	ASSERT_OK(fd);
+	ASSERT_GE(read(fd, buf, sizeof(buf) - 1), 1);
+	close(fd);
+	ASSERT_EQ(sscanf(buf, "%ld %ld", &size, &rss), 2);
+	return rss;
+}
+
+/* Size in bytes of the [stack] VMA, from /proc/self/maps. */
+static unsigned long stack_vma_size(void)
+{
+	unsigned long start, end, size = 0;
+	char line[512];
+	FILE *f = fopen("/proc/self/maps", "r");
+
+	ASSERT_TRUE(f);
+	while (fgets(line, sizeof(line), f))
+		if (strstr(line, "[stack]") &&
+		    sscanf(line, "%lx-%lx", &start, &end) == 2)
+			size = end - start;
+	fclose(f);
+	ASSERT_NE(size, 0);
+	return size;
+}
+
+TEST(faults_match_rusage)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	char *p = map_anon(NPAGES);
+	long r0, r1, c0, c1, dr, dc;
+
+	warm_up(obj);
+	r0 = rusage_faults();
+	c0 = ctr(obj, getpid(), CTR_FAULTS);
+	touch(p, NPAGES);
+	c1 = ctr(obj, getpid(), CTR_FAULTS);
+	r1 = rusage_faults();
+	dr = r1 - r0;
+	dc = c1 - c0;
+	diag("faults: bpf %ld, getrusage %ld", dc, dr);
+	ASSERT_GE(dr, NPAGES);
+	ASSERT_LE(labs(dc - dr) * 100, dr);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST(latency_hist_total_is_fault_count)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	char *p = map_anon(NPAGES);
+	struct proc_stat st;
+	__u64 sum = 0;
+	int i;
+
+	touch(p, NPAGES);
+	st = proc_stat(obj, getpid());
+	for (i = 0; i < MAX_SLOTS; i++)
+		sum += st.s.lat[i];
+	diag("faults %llu, histogram total %llu",
+	     (unsigned long long)st.s.ctr[CTR_FAULTS], (unsigned long long)sum);
+	ASSERT_GE(st.s.ctr[CTR_FAULTS], NPAGES);
+	ASSERT_EQ(sum, st.s.ctr[CTR_FAULTS]);
+	ctxtop_bpf__destroy(obj);
+}
+
+/* Copy-on-write, counted by the child around its own writes only. */
+TEST(cow_copies_exact)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(0, 0);
+	char *p = map_anon(NPAGES);
+	int status;
+	pid_t pid;
+
+	memset(p, 0x5a, NPAGES * page_size);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		__u64 c0;
+
+		warm_up(obj);
+		c0 = ctr(obj, getpid(), CTR_COW);
+		touch(p, NPAGES);
+		_exit(ctr(obj, getpid(), CTR_COW) - c0 == NPAGES ? 0 : 1);
+	}
+	ASSERT_OK(waitpid(pid, &status, 0));
+	diag("child %d: %llu copies in all", pid,
+	     (unsigned long long)ctr(obj, pid, CTR_COW));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST(first_touch_matches_rss)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	char *p = map_anon(NPAGES);
+	long rss0, rss1;
+	__u64 a0, a1;
+
+	warm_up(obj);
+	rss0 = rss_pages();
+	a0 = ctr(obj, getpid(), CTR_ANON_PAGES);
+	touch(p, NPAGES);
+	a1 = ctr(obj, getpid(), CTR_ANON_PAGES);
+	rss1 = rss_pages();
+	diag("first-touch pages %llu, rss +%ld", (unsigned long long)(a1 - a0),
+	     rss1 - rss0);
+	ASSERT_EQ(a1 - a0, NPAGES);
+	ASSERT_EQ(rss1 - rss0, NPAGES);
+	ctxtop_bpf__destroy(obj);
+}
+
+/* One page per frame; noinline and the sum keep every frame real. */
+static __attribute__((noinline)) long recurse(int depth)
+{
+	volatile char frame[4096];
+	long sum;
+
+	frame[0] = (char)depth;
+	frame[sizeof(frame) - 1] = (char)depth;
+	if (depth <= 1)
+		return frame[0];
+	sum = recurse(depth - 1);
+	return sum + frame[sizeof(frame) - 1];
+}
+
+TEST(stack_growth_matches_maps)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	unsigned long before, after;
+	__u64 g0, g1, e0, e1;
+	volatile long sink;
+
+	warm_up(obj);
+	before = stack_vma_size();
+	g0 = ctr(obj, getpid(), CTR_STACK_PAGES);
+	e0 = ctr(obj, getpid(), CTR_STACK);
+	sink = recurse(512);
+	(void)sink;
+	g1 = ctr(obj, getpid(), CTR_STACK_PAGES);
+	e1 = ctr(obj, getpid(), CTR_STACK);
+	after = stack_vma_size();
+	diag("stack VMA %lu -> %lu KiB; bpf: %llu pages in %llu growths",
+	     before >> 10, after >> 10, (unsigned long long)(g1 - g0),
+	     (unsigned long long)(e1 - e0));
+	ASSERT_GE(after - before, 256 * page_size);
+	ASSERT_EQ((g1 - g0) * page_size, after - before);
+	ASSERT_GE(e1 - e0, 1);
+	ASSERT_LE(e1 - e0, g1 - g0);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST(brk_grows_and_shrinks)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	unsigned long cur, want[] = { 3, 5, 0, 1, 0, 0 };
+	__u64 g0, s0, g1, s1;
+	size_t i;
+
+	/* grow, grow, query, shrink, shrink, no change: 2 grows, 2 shrinks */
+	cur = syscall(SYS_brk, 0);
+	ASSERT_NE(cur, 0);
+	warm_up(obj);
+	g0 = ctr(obj, getpid(), CTR_BRK_GROW);
+	s0 = ctr(obj, getpid(), CTR_BRK_SHRINK);
+	for (i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		unsigned long req = cur + want[i] * page_size;
+
+		if (i == 2)
+			req = 0;	/* a query changes nothing */
+		if (i != 2)
+			ASSERT_EQ(syscall(SYS_brk, req), req);
+		else
+			ASSERT_EQ(syscall(SYS_brk, req), cur + 5 * page_size);
+	}
+	g1 = ctr(obj, getpid(), CTR_BRK_GROW);
+	s1 = ctr(obj, getpid(), CTR_BRK_SHRINK);
+	diag("brk: %llu grows, %llu shrinks", (unsigned long long)(g1 - g0),
+	     (unsigned long long)(s1 - s0));
+	ASSERT_EQ(g1 - g0, 2);
+	ASSERT_EQ(s1 - s0, 2);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST(shared_file_faults_exact)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	char path[] = "/tmp/ctxtop-shared-XXXXXX";
+	long r0, r1;
+	__u64 c0, c1;
+	char *p;
+	int fd;
+
+	fd = mkstemp(path);
+	ASSERT_OK(fd);
+	unlink(path);
+	ASSERT_OK(ftruncate(fd, NPAGES * page_size));
+	p = mmap(NULL, NPAGES * page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		 fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_OK(madvise(p, NPAGES * page_size, MADV_NOHUGEPAGE));
+
+	warm_up(obj);
+	r0 = rusage_faults();
+	c0 = ctr(obj, getpid(), CTR_FILE_SHARED);
+	touch(p, NPAGES);
+	c1 = ctr(obj, getpid(), CTR_FILE_SHARED);
+	r1 = rusage_faults();
+	diag("shared file faults: bpf %llu, getrusage %ld",
+	     (unsigned long long)(c1 - c0), r1 - r0);
+	/* a write fault on a shared mapping maps one page: no fault-around */
+	ASSERT_EQ(c1 - c0, NPAGES);
+	ASSERT_EQ(r1 - r0, NPAGES);
+	ctxtop_bpf__destroy(obj);
+}
+
+/* A child that faults in NPAGES / 8 pages once it reads a byte from go. */
+static pid_t spawn_toucher(int go[2])
+{
+	pid_t pid = fork();
+	char c;
+
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *p = map_anon(NPAGES / 8);
+
+		/* EOF, not a hang, if the test dies before saying go */
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		touch(p, NPAGES / 8);
+		_exit(0);
+	}
+	return pid;
+}
+
+TEST(pid_filter_excludes_others)
+{
+	struct ctxtop_bpf *obj;
+	int go[2], status;
+	pid_t a, b;
+
+	ctxtop_require();
+	ASSERT_OK(pipe(go));
+	a = spawn_toucher(go);
+	b = spawn_toucher(go);
+	obj = ctxtop_load(a, 0);
+	ASSERT_EQ(write(go[1], "ab", 2), 2);
+	ASSERT_OK(waitpid(a, &status, 0));
+	ASSERT_OK(waitpid(b, &status, 0));
+	diag("traced %d: %llu faults; other %d: %llu", a,
+	     (unsigned long long)ctr(obj, a, CTR_FAULTS), b,
+	     (unsigned long long)ctr(obj, b, CTR_FAULTS));
+	ASSERT_GE(ctr(obj, a, CTR_FAULTS), NPAGES / 8);
+	ASSERT_EQ(ctr(obj, b, CTR_FAULTS), 0);
+	ASSERT_EQ(ctr(obj, getpid(), CTR_FAULTS), 0);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST(lru_bound_holds)
+{
+	const unsigned int max = 16, nproc = 64;
+	struct ctxtop_bpf *obj = ctxtop_load(0, max);
+	__u32 key, *prev = NULL, zero = 0;
+	unsigned int i, entries = 0;
+	struct ctx_stat *percpu;
+	__u64 total = 0;
+	int go[2], status, ncpus, cpu;
+
+	ASSERT_OK(pipe(go));
+	for (i = 0; i < nproc; i++) {
+		ASSERT_OK(spawn_toucher(go));
+		ASSERT_EQ(write(go[1], "x", 1), 1);
+		ASSERT_OK(wait(&status));
+	}
+	while (!bpf_map_get_next_key(bpf_map__fd(obj->maps.procs), prev, &key)) {
+		entries++;
+		prev = &key;
+	}
+	ncpus = libbpf_num_possible_cpus();
+	percpu = calloc(ncpus, sizeof(*percpu));
+	ASSERT_TRUE(percpu);
+	ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(obj->maps.totals), &zero,
+				      percpu), 0);
+	for (cpu = 0; cpu < ncpus; cpu++)
+		total += percpu[cpu].ctr[CTR_FAULTS];
+	diag("%u processes, %u map entries (max %u), %llu faults in totals",
+	     nproc, entries, max, (unsigned long long)total);
+	ASSERT_GE(entries, 1);
+	ASSERT_LE(entries, max);
+	/* the totals keep counting what the bounded map evicted */
+	ASSERT_GE(total, (__u64)nproc * (NPAGES / 8));
+	free(percpu);
+	ctxtop_bpf__destroy(obj);
+}
+
+TEST_MAIN()

@@ -1,0 +1,835 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * ctxtop - a top for memory events: page faults and their latency,
+ * copy-on-write copies, first-touch allocations, stack growth, brk and
+ * shared file faults, per process.
+ *
+ * USAGE: ctxtop [-b] [-p PID] [-c CGROUP] [-s COLUMN] [-r ROWS] [-v]
+ *               [interval] [count]
+ */
+#include <argp.h>
+#include <curses.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ctxtop.h"
+#include "ctxtop.skel.h"
+#include "trace_helpers.h"
+
+/* The init PID namespace's inode (PROC_PID_INIT_INO). */
+#define PROC_PID_INIT_INO	0xEFFFFFFCU
+
+static struct env {
+	pid_t pid;
+	const char *cgroup;
+	const char *sort;
+	const char *name_filter;
+	double interval;
+	long times;
+	int rows;
+	bool batch;
+	bool verbose;
+} env = {
+	.interval = 1.0,
+	.times = LONG_MAX,
+	.sort = "FLT/s",
+};
+
+static volatile sig_atomic_t exiting;
+
+const char *argp_program_version = "ctxtop 0.1";
+const char argp_program_doc[] =
+"Show page faults, fault latency and other memory events per process.\n"
+"\n"
+"USAGE: ctxtop [-b] [-p PID] [-c CGROUP] [-s COLUMN] [-r ROWS] [-v]\n"
+"              [interval] [count]\n"
+"\n"
+"Columns: FLT/s faults/s, P50 and P99 fault latency, COW/s copy-on-write\n"
+"copies/s, 1ST/s first-touch anonymous allocations/s, STACK stack pages\n"
+"grown, BRK+ and BRK- brk() grows and shrinks, SHF/s faults/s on shared\n"
+"file mappings.  Counts are per interval.  A column whose kernel hook is\n"
+"missing shows '-', and the header says why.\n"
+"\n"
+"Keys: < > sort column, / filter by name, p pause, q quit.\n"
+"\n"
+"EXAMPLES:\n"
+"    ctxtop              # interactive, 1 second updates\n"
+"    ctxtop -b 2 5       # batch mode: 5 updates, 2 seconds apart\n"
+"    ctxtop -p 185       # only process 185\n"
+"    ctxtop -c /sys/fs/cgroup/app -s COW/s\n";
+
+static const struct argp_option opts[] = {
+	{ "batch", 'b', NULL, 0, "Batch mode: plain text, no terminal control", 0 },
+	{ "pid", 'p', "PID", 0, "Only this process", 0 },
+	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
+	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s)", 0 },
+	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
+	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
+	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
+	{},
+};
+
+static error_t parse_arg(int key, char *arg, struct argp_state *state)
+{
+	char *end;
+	long val;
+
+	switch (key) {
+	case 'h':
+		argp_state_help(state, stderr, ARGP_HELP_STD_HELP);
+		break;
+	case 'b':
+		env.batch = true;
+		break;
+	case 'v':
+		env.verbose = true;
+		break;
+	case 'p':
+		if (parse_long(arg, 1, INT_MAX, &val))
+			argp_error(state, "invalid PID: %s", arg);
+		env.pid = val;
+		break;
+	case 'c':
+		env.cgroup = arg;
+		break;
+	case 's':
+		env.sort = arg;
+		break;
+	case 'r':
+		if (parse_long(arg, 1, 100000, &val))
+			argp_error(state, "invalid row count: %s", arg);
+		env.rows = val;
+		break;
+	case ARGP_KEY_ARG:
+		if (state->arg_num == 0) {
+			errno = 0;
+			env.interval = strtod(arg, &end);
+			if (errno || *end || !(env.interval >= 0.1) ||
+			    env.interval > 86400)
+				argp_error(state, "invalid interval: %s", arg);
+		} else if (state->arg_num == 1) {
+			if (parse_long(arg, 1, LONG_MAX, &env.times))
+				argp_error(state, "invalid count: %s", arg);
+		} else {
+			argp_usage(state);
+		}
+		break;
+	default:
+		return ARGP_ERR_UNKNOWN;
+	}
+	return 0;
+}
+
+/* ---- what this kernel lets us see ---------------------------------- */
+
+enum feature {
+	F_FAULTS, F_LATENCY, F_COW, F_ANON, F_STACK, F_BRK, F_FILE, NR_FEATURES,
+};
+
+static struct {
+	const char *name;
+	const char *why;	/* NULL: available */
+} features[NR_FEATURES] = {
+	[F_FAULTS]	= { "faults" },
+	[F_LATENCY]	= { "latency" },
+	[F_COW]		= { "cow" },
+	[F_ANON]	= { "first-touch" },
+	[F_STACK]	= { "stack" },
+	[F_BRK]		= { "brk" },
+	[F_FILE]	= { "shared-file" },
+};
+
+static const char *fault_hook = "none";
+
+static void prog_off(struct bpf_program *prog)
+{
+	bpf_program__set_autoload(prog, false);
+}
+
+/* Pick hooks at run time from what the kernel offers, never its version. */
+static void choose_hooks(struct ctxtop_bpf *obj)
+{
+	static const struct {
+		const char *tp;
+		enum feature f;
+	} ctxkit_tps[] = {
+		{ "cow_copy", F_COW },
+		{ "anon_alloc", F_ANON },
+		{ "stack_grow", F_STACK },
+		{ "file_fault", F_FILE },
+	};
+	struct bpf_program *tp_progs[] = {
+		obj->progs.cow_copy, obj->progs.anon_alloc,
+		obj->progs.stack_grow, obj->progs.file_fault,
+	};
+	size_t i;
+
+	if (fentry_can_attach("handle_mm_fault")) {
+		fault_hook = "fentry";
+		prog_off(obj->progs.fault_kprobe);
+		prog_off(obj->progs.fault_kretprobe);
+		prog_off(obj->progs.fault_tp);
+	} else if (kprobe_exists("handle_mm_fault")) {
+		fault_hook = "kprobe";
+		prog_off(obj->progs.fault_fentry);
+		prog_off(obj->progs.fault_fexit);
+		prog_off(obj->progs.fault_tp);
+	} else {
+		prog_off(obj->progs.fault_fentry);
+		prog_off(obj->progs.fault_fexit);
+		prog_off(obj->progs.fault_kprobe);
+		prog_off(obj->progs.fault_kretprobe);
+		features[F_LATENCY].why = "handle_mm_fault cannot be traced";
+		if (tracepoint_exists("exceptions", "page_fault_user")) {
+			fault_hook = "tracepoint";
+		} else {
+			prog_off(obj->progs.fault_tp);
+			features[F_FAULTS].why = "no fault hook on this kernel";
+		}
+	}
+
+	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++) {
+		if (tp_btf_exists(ctxkit_tps[i].tp))
+			continue;
+		prog_off(tp_progs[i]);
+		features[ctxkit_tps[i].f].why = "kernel lacks ctxkit tracepoints";
+	}
+
+	if (!tracepoint_exists("syscalls", "sys_enter_brk") ||
+	    !tracepoint_exists("syscalls", "sys_exit_brk")) {
+		prog_off(obj->progs.brk_enter);
+		prog_off(obj->progs.brk_exit);
+		features[F_BRK].why = "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
+	}
+}
+
+/* ---- columns --------------------------------------------------------- */
+
+enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT };
+
+/* A new column is one line here. */
+static const struct column {
+	const char *name;
+	int width;
+	enum col_kind kind;
+	int arg;		/* counter, or percentile for COL_LAT */
+	enum feature needs;
+} columns[] = {
+	{ "PID",	7,  COL_PID,   0,		F_FAULTS },
+	{ "COMM",	12, COL_COMM,  0,		F_FAULTS },
+	{ "FLT/s",	7,  COL_RATE,  CTR_FAULTS,	F_FAULTS },
+	{ "P50",	6,  COL_LAT,   50,		F_LATENCY },
+	{ "P99",	6,  COL_LAT,   99,		F_LATENCY },
+	{ "COW/s",	6,  COL_RATE,  CTR_COW,		F_COW },
+	{ "1ST/s",	6,  COL_RATE,  CTR_ANON,	F_ANON },
+	{ "STACK",	5,  COL_COUNT, CTR_STACK_PAGES,	F_STACK },
+	{ "BRK+",	4,  COL_COUNT, CTR_BRK_GROW,	F_BRK },
+	{ "BRK-",	4,  COL_COUNT, CTR_BRK_SHRINK,	F_BRK },
+	{ "SHF/s",	6,  COL_RATE,  CTR_FILE_SHARED,	F_FILE },
+};
+#define NR_COLUMNS	((int)(sizeof(columns) / sizeof(columns[0])))
+
+struct row {
+	__u32 tgid;
+	struct proc_stat st;
+};
+
+static struct row *rows;
+static int nr_rows;
+static int sort_col;
+static double elapsed;		/* seconds covered by the current rows */
+
+/* Estimate a percentile (ns) from log2 buckets, linear within a bucket. */
+static double hist_percentile(const __u64 *lat, int pct)
+{
+	__u64 total = 0, cum = 0, target;
+	int i;
+
+	for (i = 0; i < MAX_SLOTS; i++)
+		total += lat[i];
+	if (!total)
+		return NAN;
+	target = (total * pct + 99) / 100;
+	for (i = 0; i < MAX_SLOTS; i++) {
+		double lo = i ? (double)(1ULL << i) : 0, hi = (double)(2ULL << i);
+
+		if (cum + lat[i] >= target)
+			return lo + (hi - lo) * (target - cum) / lat[i];
+		cum += lat[i];
+	}
+	return NAN;
+}
+
+static double col_value(const struct column *c, const struct row *r)
+{
+	switch (c->kind) {
+	case COL_PID:
+		return r->tgid;
+	case COL_COMM:
+		return 0;
+	case COL_RATE:
+		return elapsed > 0 ? r->st.s.ctr[c->arg] / elapsed : 0;
+	case COL_COUNT:
+		return r->st.s.ctr[c->arg];
+	case COL_LAT:
+		return hist_percentile(r->st.s.lat, c->arg);
+	}
+	return 0;
+}
+
+static void fmt_num(char *buf, size_t len, double v)
+{
+	if (v < 9999.5)
+		snprintf(buf, len, "%.0f", v);
+	else if (v < 999950)
+		snprintf(buf, len, "%.1fk", v / 1e3);
+	else
+		snprintf(buf, len, "%.1fM", v / 1e6);
+}
+
+static void fmt_ns(char *buf, size_t len, double ns)
+{
+	if (isnan(ns))
+		snprintf(buf, len, "-");
+	else if (ns < 999.5)
+		snprintf(buf, len, "%.0fns", ns);
+	else if (ns < 9950)
+		snprintf(buf, len, "%.1fus", ns / 1e3);
+	else if (ns < 999500)
+		snprintf(buf, len, "%.0fus", ns / 1e3);
+	else if (ns < 9950000)
+		snprintf(buf, len, "%.1fms", ns / 1e6);
+	else if (ns < 999500000)
+		snprintf(buf, len, "%.0fms", ns / 1e6);
+	else
+		snprintf(buf, len, "%.1fs", ns / 1e9);
+}
+
+static void fmt_cell(char *buf, size_t len, const struct column *c,
+		     const struct row *r)
+{
+	if (features[c->needs].why) {
+		snprintf(buf, len, "-");
+		return;
+	}
+	switch (c->kind) {
+	case COL_PID:
+		snprintf(buf, len, "%u", r->tgid);
+		break;
+	case COL_COMM:
+		snprintf(buf, len, "%.*s", c->width, r->st.comm);
+		break;
+	case COL_LAT:
+		fmt_ns(buf, len, col_value(c, r));
+		break;
+	default:
+		fmt_num(buf, len, col_value(c, r));
+	}
+}
+
+static int row_cmp(const void *a, const void *b)
+{
+	const struct column *c = &columns[sort_col];
+	const struct row *ra = a, *rb = b;
+	double va, vb;
+
+	if (c->kind == COL_COMM)
+		return strcmp(ra->st.comm, rb->st.comm);
+	if (c->kind == COL_PID)
+		return ra->tgid < rb->tgid ? -1 : ra->tgid > rb->tgid;
+	va = col_value(c, ra);
+	vb = col_value(c, rb);
+	if (isnan(va))
+		va = -1;
+	if (isnan(vb))
+		vb = -1;
+	if (va != vb)
+		return va < vb ? 1 : -1;
+	return ra->tgid < rb->tgid ? -1 : ra->tgid > rb->tgid;
+}
+
+static int find_column(const char *name)
+{
+	int i;
+
+	for (i = 0; i < NR_COLUMNS; i++)
+		if (!strcasecmp(columns[i].name, name))
+			return i;
+	return -1;
+}
+
+/* ---- reading the maps ------------------------------------------------ */
+
+struct sample {
+	struct ctx_stat total;
+	__u64 bpf_run_ns;
+	__u64 bpf_run_cnt;
+	struct timespec ts;
+};
+
+static int ncpus;
+
+/* Take this interval's per-process counts, leaving the map empty. */
+static int collect_procs(int fd)
+{
+	static __u32 keys[MAX_PROCS];
+	__u32 key, *prev = NULL;
+	int i, n = 0;
+
+	while (n < MAX_PROCS && !bpf_map_get_next_key(fd, prev, &key)) {
+		keys[n++] = key;
+		prev = &keys[n - 1];
+	}
+	nr_rows = 0;
+	for (i = 0; i < n; i++) {
+		struct row *r = &rows[nr_rows];
+
+		if (bpf_map_lookup_and_delete_elem(fd, &keys[i], &r->st)) {
+			/* before 5.14: not atomic, a few events may be lost */
+			if (bpf_map_lookup_elem(fd, &keys[i], &r->st))
+				continue;
+			bpf_map_delete_elem(fd, &keys[i]);
+		}
+		r->tgid = keys[i];
+		nr_rows++;
+	}
+	return 0;
+}
+
+static int read_totals(int fd, struct ctx_stat *sum)
+{
+	struct ctx_stat *percpu;
+	__u32 zero = 0;
+	int cpu, i;
+
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(fd, &zero, percpu)) {
+		free(percpu);
+		return -errno;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		for (i = 0; i < NR_CTRS; i++)
+			sum->ctr[i] += percpu[cpu].ctr[i];
+		for (i = 0; i < MAX_SLOTS; i++)
+			sum->lat[i] += percpu[cpu].lat[i];
+	}
+	free(percpu);
+	return 0;
+}
+
+/* ctxtop's own cost, from BPF_ENABLE_STATS: run time and runs of its progs. */
+static void read_bpf_cost(struct ctxtop_bpf *obj, struct sample *s)
+{
+	struct bpf_program *prog;
+
+	s->bpf_run_ns = s->bpf_run_cnt = 0;
+	bpf_object__for_each_program(prog, obj->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		s->bpf_run_ns += info.run_time_ns;
+		s->bpf_run_cnt += info.run_cnt;
+	}
+}
+
+static int take_sample(struct ctxtop_bpf *obj, struct sample *s)
+{
+	int err;
+
+	clock_gettime(CLOCK_MONOTONIC, &s->ts);
+	err = read_totals(bpf_map__fd(obj->maps.totals), &s->total);
+	if (err)
+		return err;
+	read_bpf_cost(obj, s);
+	return collect_procs(bpf_map__fd(obj->maps.procs));
+}
+
+/* ---- drawing ------------------------------------------------------------ */
+
+struct out {
+	void (*line)(int y, const char *fmt, ...);
+	int height;
+};
+
+static void batch_line(int y, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void curses_line(int y, const char *fmt, ...)
+{
+	char buf[256];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	mvprintw(y, 0, "%.*s", COLS > 0 ? COLS : 80, buf);
+	clrtoeol();
+}
+
+static double rate(const struct sample *a, const struct sample *b, int ctr)
+{
+	return elapsed > 0 ? (b->total.ctr[ctr] - a->total.ctr[ctr]) / elapsed : 0;
+}
+
+static int draw_header(const struct out *o, const struct sample *a,
+		       const struct sample *b, bool paused)
+{
+	char flt[16], cow[16], anon[16], shf[16], p50[16], p99[16], ev[16];
+	char clock[16], unavail[128] = "";
+	struct ctx_stat d;
+	time_t now = time(NULL);
+	double cpu;
+	int i, y = 0;
+
+	for (i = 0; i < MAX_SLOTS; i++)
+		d.lat[i] = b->total.lat[i] - a->total.lat[i];
+	strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
+	fmt_num(flt, sizeof(flt), rate(a, b, CTR_FAULTS));
+	fmt_num(cow, sizeof(cow), rate(a, b, CTR_COW));
+	fmt_num(anon, sizeof(anon), rate(a, b, CTR_ANON));
+	fmt_num(shf, sizeof(shf), rate(a, b, CTR_FILE_SHARED));
+	fmt_ns(p50, sizeof(p50), hist_percentile(d.lat, 50));
+	fmt_ns(p99, sizeof(p99), hist_percentile(d.lat, 99));
+	fmt_num(ev, sizeof(ev), elapsed > 0 ?
+		(b->bpf_run_cnt - a->bpf_run_cnt) / elapsed : 0);
+	cpu = elapsed > 0 ? (b->bpf_run_ns - a->bpf_run_ns) / (elapsed * 1e7) : 0;
+
+	o->line(y++, "ctxtop - %s  %.1fs  %d procs  faults via %s%s", clock,
+		elapsed, nr_rows, fault_hook, paused ? "  [paused]" : "");
+	o->line(y++, "faults %s/s  p50 %s  p99 %s  cow %s/s  first-touch %s/s",
+		flt, p50, p99, cow, anon);
+	o->line(y++, "stack +%llu pages  brk +%llu/-%llu  shared-file %s/s  "
+		"bpf %s ev/s %.2f%% cpu",
+		(unsigned long long)(b->total.ctr[CTR_STACK_PAGES] -
+				     a->total.ctr[CTR_STACK_PAGES]),
+		(unsigned long long)(b->total.ctr[CTR_BRK_GROW] -
+				     a->total.ctr[CTR_BRK_GROW]),
+		(unsigned long long)(b->total.ctr[CTR_BRK_SHRINK] -
+				     a->total.ctr[CTR_BRK_SHRINK]),
+		shf, ev, cpu);
+	for (i = 0; i < NR_FEATURES; i++) {
+		size_t len = strlen(unavail);
+
+		if (features[i].why)
+			snprintf(unavail + len, sizeof(unavail) - len, "%s%s",
+				 len ? ", " : "", features[i].name);
+	}
+	if (*unavail) {
+		o->line(y++, "unavailable: %s", unavail);
+		for (i = 0; i < NR_FEATURES; i++)
+			if (features[i].why)
+				o->line(y++, "  %s: %s", features[i].name,
+					features[i].why);
+	}
+	return y;
+}
+
+static void draw_rows(const struct out *o, int y)
+{
+	char line[256], cell[64];
+	int i, c, len, shown = 0, max;
+
+	max = env.rows ? env.rows : (o->height ? o->height - y - 2 : 20);
+	len = 0;
+	for (c = 0; c < NR_COLUMNS; c++)
+		len += snprintf(line + len, sizeof(line) - len,
+				columns[c].kind == COL_COMM ? "%s%-*s" : "%s%*s",
+				c ? " " : "", columns[c].width, columns[c].name);
+	o->line(++y, "%s", line);
+
+	for (i = 0; i < nr_rows && shown < max; i++) {
+		if (env.name_filter && !strstr(rows[i].st.comm, env.name_filter))
+			continue;
+		len = 0;
+		for (c = 0; c < NR_COLUMNS; c++) {
+			fmt_cell(cell, sizeof(cell), &columns[c], &rows[i]);
+			len += snprintf(line + len, sizeof(line) - len,
+					columns[c].kind == COL_COMM ?
+					"%s%-*s" : "%s%*s",
+					c ? " " : "", columns[c].width, cell);
+		}
+		o->line(++y, "%s", line);
+		shown++;
+	}
+}
+
+static void draw(const struct out *o, const struct sample *a,
+		 const struct sample *b, bool paused)
+{
+	int y;
+
+	qsort(rows, nr_rows, sizeof(rows[0]), row_cmp);
+	if (!env.batch)
+		erase();
+	y = draw_header(o, a, b, paused);
+	draw_rows(o, y);
+	if (env.batch) {
+		putchar('\n');
+		fflush(stdout);
+	} else {
+		refresh();
+	}
+}
+
+/* ---- main loop -------------------------------------------------------- */
+
+static double ts_diff(const struct timespec *a, const struct timespec *b)
+{
+	return (b->tv_sec - a->tv_sec) + (b->tv_nsec - a->tv_nsec) / 1e9;
+}
+
+static void sig_handler(int sig)
+{
+	exiting = 1;
+}
+
+static int libbpf_print_fn(enum libbpf_print_level level, const char *format,
+			   va_list args)
+{
+	if (level == LIBBPF_DEBUG && !env.verbose)
+		return 0;
+	return vfprintf(stderr, format, args);
+}
+
+static void prompt_filter(void)
+{
+	static char buf[TASK_COMM_LEN];
+
+	mvprintw(LINES - 1, 0, "filter by name (empty: none): ");
+	clrtoeol();
+	echo();
+	nocbreak();
+	cbreak();
+	timeout(-1);
+	getnstr(buf, sizeof(buf) - 1);
+	noecho();
+	env.name_filter = buf[0] ? buf : NULL;
+}
+
+/* Wait out one interval; handle keys.  false: quit. */
+static bool wait_interval(bool *paused)
+{
+	struct timespec start, now;
+	int ch;
+
+	if (env.batch) {
+		struct timespec req = {
+			.tv_sec = (time_t)env.interval,
+			.tv_nsec = (long)((env.interval - (time_t)env.interval) * 1e9),
+		};
+
+		nanosleep(&req, NULL);
+		return !exiting;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	for (;;) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (exiting)
+			return false;
+		if (ts_diff(&start, &now) >= env.interval)
+			return true;
+		timeout(100);
+		ch = getch();
+		switch (ch) {
+		case 'q':
+			return false;
+		case 'p':
+		case ' ':
+			*paused = !*paused;
+			return true;
+		case '<':
+			sort_col = (sort_col + NR_COLUMNS - 1) % NR_COLUMNS;
+			return true;
+		case '>':
+			sort_col = (sort_col + 1) % NR_COLUMNS;
+			return true;
+		case '/':
+			prompt_filter();
+			return true;
+		}
+	}
+}
+
+static int setup_filters(struct ctxtop_bpf *obj)
+{
+	struct stat st;
+
+	obj->rodata->targ_tgid = env.pid;
+	if (env.cgroup)
+		obj->rodata->filter_cg = true;
+	if (!stat("/proc/self/ns/pid", &st) && st.st_ino != PROC_PID_INIT_INO) {
+		obj->rodata->pidns_dev = st.st_dev;
+		obj->rodata->pidns_ino = st.st_ino;
+	}
+	return 0;
+}
+
+static int set_cgroup(struct ctxtop_bpf *obj)
+{
+	__u32 zero = 0;
+	int fd, err;
+
+	if (!env.cgroup)
+		return 0;
+	fd = open(env.cgroup, O_RDONLY);
+	if (fd < 0) {
+		fprintf(stderr, "ctxtop: cgroup %s: %s\n", env.cgroup,
+			strerror(errno));
+		return -errno;
+	}
+	err = bpf_map_update_elem(bpf_map__fd(obj->maps.cgroup_map), &zero,
+				  &fd, BPF_ANY);
+	if (err) {
+		err = -errno;
+		fprintf(stderr, "ctxtop: %s is not a cgroup v2 directory: %s\n",
+			env.cgroup, strerror(-err));
+	}
+	close(fd);
+	return err;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct argp argp = {
+		.options = opts,
+		.parser = parse_arg,
+		.doc = argp_program_doc,
+	};
+	struct sample samples[2] = {}, shown[2] = {};
+	struct ctxtop_bpf *obj;
+	int err, stats_fd = -1, cur = 0;
+	bool paused = false, curses = false;
+	struct out out;
+
+	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
+	if (err)
+		return err;
+	sort_col = find_column(env.sort);
+	if (sort_col < 0) {
+		fprintf(stderr, "ctxtop: no column %s (see --help)\n", env.sort);
+		return 1;
+	}
+
+	libbpf_set_print(libbpf_print_fn);
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus < 0) {
+		fprintf(stderr, "ctxtop: cannot count CPUs: %s\n", strerror(-ncpus));
+		return 1;
+	}
+	rows = calloc(MAX_PROCS, sizeof(*rows));
+	if (!rows) {
+		fprintf(stderr, "ctxtop: out of memory\n");
+		return 1;
+	}
+
+	obj = ctxtop_bpf__open();
+	if (!obj) {
+		fprintf(stderr, "ctxtop: failed to open BPF object\n");
+		err = 1;
+		goto cleanup;
+	}
+	choose_hooks(obj);
+	setup_filters(obj);
+
+	err = ctxtop_bpf__load(obj);
+	if (err) {
+		fprintf(stderr, "ctxtop: failed to load BPF programs: %s%s\n",
+			strerror(-err), err == -EPERM ? " (need root)" : "");
+		goto cleanup;
+	}
+	err = set_cgroup(obj);
+	if (err)
+		goto cleanup;
+	err = ctxtop_bpf__attach(obj);
+	if (err) {
+		fprintf(stderr, "ctxtop: failed to attach BPF programs: %s\n",
+			strerror(-err));
+		goto cleanup;
+	}
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0 && env.verbose)
+		fprintf(stderr, "ctxtop: no BPF run-time stats: %s\n",
+			strerror(errno));
+
+	signal(SIGINT, sig_handler);
+	signal(SIGTERM, sig_handler);
+
+	if (env.batch) {
+		out = (struct out){ .line = batch_line };
+	} else {
+		if (!initscr()) {
+			fprintf(stderr, "ctxtop: cannot drive this terminal; try -b\n");
+			err = 1;
+			goto cleanup;
+		}
+		curses = true;
+		cbreak();
+		noecho();
+		curs_set(0);
+		out = (struct out){ .line = curses_line, .height = LINES };
+	}
+
+	err = take_sample(obj, &samples[cur]);
+	if (err)
+		goto cleanup;
+	if (!env.batch) {
+		/* show the (empty) screen at once; data follows */
+		elapsed = 0;
+		nr_rows = 0;
+		draw(&out, &samples[cur], &samples[cur], paused);
+	}
+
+	while (env.times > 0 && wait_interval(&paused)) {
+		struct sample *prev = &samples[cur], *next = &samples[!cur];
+
+		if (curses)
+			out.height = LINES;
+		if (paused) {
+			/* keep the last frame; the maps keep counting */
+			draw(&out, &shown[0], &shown[1], paused);
+			continue;
+		}
+		err = take_sample(obj, next);
+		if (err)
+			break;
+		elapsed = ts_diff(&prev->ts, &next->ts);
+		shown[0] = *prev;
+		shown[1] = *next;
+		draw(&out, prev, next, paused);
+		cur = !cur;
+		env.times--;
+	}
+
+cleanup:
+	if (curses)
+		endwin();
+	if (stats_fd >= 0)
+		close(stats_fd);
+	ctxtop_bpf__destroy(obj);
+	free(rows);
+	return err != 0;
+}
