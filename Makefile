@@ -27,11 +27,13 @@ LDLIBS := -static -lbpf -lelf -lz -lzstd
 TOOLS := cowstat ctxtop
 ctxtop_LDLIBS := -lncursesw -ltinfo -lm
 # Plain static programs: the demo workload.
-DEMOS := cowdemo
+DEMOS := ctxdemo
 # selftests/bpf/prog_tests/NAME.c, each linked with the skeletons it uses.
 BPF_TESTS := cow_copy ctxtop
 cow_copy_SKELS := cowstat
 ctxtop_SKELS := ctxtop
+# Tests of the tools themselves, run in the guest as they are.
+TOOL_TESTS := $(wildcard selftests/tools/*.sh)
 
 ifeq ($(V),1)
 Q =
@@ -157,7 +159,7 @@ userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
 INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
 	$(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
 	$(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
-	tools/demo/demo.sh selftests/run_tests.sh \
+	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) \
 	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
 
 initramfs: userspace $(OUTPUT)/initramfs.cpio
@@ -176,6 +178,8 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 	$(Q)install -m 0755 selftests/run_tests.sh $(ROOTFS)/usr/lib/ctxkit/selftests/
 	$(Q)install -m 0755 $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
 		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
+	$(Q)install -D -m 0755 -t $(ROOTFS)/usr/lib/ctxkit/selftests/tools \
+		$(TOOL_TESTS)
 	$(Q)selftests/vm/mkinitramfs.sh $(KBUILD)/usr/gen_init_cpio $(ROOTFS) $@
 
 clean:

@@ -314,4 +314,24 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/*
+ * Keep a process's name current: the first event of a forked child comes
+ * before its exec() or prctl(PR_SET_NAME), and both end in task_rename.
+ * Only a thread group leader renaming itself names the process.
+ */
+SEC("tp/task/task_rename")
+int comm_rename(struct trace_event_raw_task_rename *ctx)
+{
+	u64 id = bpf_get_current_pid_tgid();
+	struct proc_stat *p;
+	u32 tgid;
+
+	if (ctx->pid != (u32)id || (u32)id != id >> 32 || !want(&tgid))
+		return 0;
+	p = bpf_map_lookup_elem(&procs, &tgid);
+	if (p)
+		bpf_probe_read_kernel_str(p->comm, sizeof(p->comm), ctx->newcomm);
+	return 0;
+}
+
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -206,6 +206,10 @@ static void choose_hooks(struct ctxtop_bpf *obj)
 		features[ctxkit_tps[i].f].why = "kernel lacks ctxkit tracepoints";
 	}
 
+	/* without it, a process keeps the name it had at its first event */
+	if (!tracepoint_exists("task", "task_rename"))
+		prog_off(obj->progs.comm_rename);
+
 	if (!tracepoint_exists("syscalls", "sys_enter_brk") ||
 	    !tracepoint_exists("syscalls", "sys_exit_brk")) {
 		prog_off(obj->progs.brk_enter);

@@ -1,0 +1,72 @@
+#!/bin/sh
+# SPDX-License-Identifier: GPL-2.0
+#
+# ctxtop_batch.sh - ctxtop -b watching ctxdemo: the output parses, fits 80
+# columns, shows the demo's processes, and every counter column is live.
+out=/tmp/ctxtop_batch.$$
+fails=0
+result() { # result STATUS NAME [DIAG]
+	[ -n "$3" ] && echo "# $3"
+	if [ "$1" = 0 ]; then
+		echo "ok - $2"
+	else
+		echo "not ok - $2"
+		fails=$((fails + 1))
+	fi
+}
+
+ctxdemo 5 >/dev/null &
+demo=$!
+ctxtop -b -r 200 1 3 >"$out" 2>&1
+rc=$?
+wait $demo
+result $rc ctxtop_batch_runs "ctxtop -b exited with $rc"
+
+long=$(awk 'length($0) > 80' "$out" | wc -l)
+result "$([ "$long" = 0 ] && echo 0 || echo 1)" ctxtop_batch_fits_80_columns \
+	"$long lines over 80 columns"
+
+# The last interval's rows, as "COMM FLT/s COW/s 1ST/s STACK BRK+ BRK- SHF/s"
+# with k/M suffixes expanded.  A row must have all 11 columns.
+awk '
+	function num(v) {
+		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
+		if (v ~ /M$/) return substr(v, 1, length(v) - 1) * 1000000
+		return v + 0
+	}
+	/^ *PID COMM/ { n = 0; bad = 0; delete rows; inrows = 1; next }
+	/^$/ { inrows = 0; next }
+	inrows {
+		if (NF != 11 || $1 !~ /^[0-9]+$/) { bad++; next }
+		rows[++n] = $2 " " num($3) " " num($6) " " num($7) " " \
+			    num($8) " " num($9) " " num($10) " " num($11)
+	}
+	END {
+		for (i = 1; i <= n; i++) print rows[i]
+		if (bad) print "BAD " bad
+	}' "$out" >"$out.rows"
+
+bad=$(awk '$1 == "BAD" { print $2 }' "$out.rows")
+result "$([ -z "$bad" ] && [ -s "$out.rows" ] && echo 0 || echo 1)" \
+	ctxtop_batch_parses "$(grep -vc BAD "$out.rows") rows, ${bad:-0} unparsable"
+
+# column sums over the demo's processes: FLT COW 1ST STACK BRK+ BRK- SHF
+# (COMM is 12 columns wide: ctxdemo-child shows as ctxdemo-chil)
+sums=$(awk '$1 ~ /^ctxdemo/ {
+		for (i = 2; i <= 8; i++) s[i] += $i; seen[$1] = 1 }
+	END { printf "%d %d %d %d %d %d %d %d %d %d", s[2], s[3], s[4], s[5],
+	      s[6], s[7], s[8], ("ctxdemo" in seen), ("ctxdemo-chil" in seen),
+	      ("ctxdemo-peer" in seen) }' "$out.rows")
+set -- $sums
+result "$([ "$8$9${10}" = 111 ] && [ "$1" -gt 0 ] && echo 0 || echo 1)" \
+	ctxtop_batch_shows_demo "demo faults/s $1; parent/child/peer rows: $8 $9 ${10}"
+ok=0
+for v in "$2" "$3" "$4" "$5" "$6" "$7"; do [ "$v" -gt 0 ] || ok=1; done
+result $ok ctxtop_batch_counters_live \
+	"demo COW/s $2, 1ST/s $3, STACK $4, BRK+ $5, BRK- $6, SHF/s $7"
+grep -q '^unavailable' "$out" && result 1 ctxtop_batch_all_hooks \
+	"$(grep -A6 '^unavailable' "$out" | tr '\n' ' ')" ||
+	result 0 ctxtop_batch_all_hooks
+
+[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows"
+[ $fails -eq 0 ]

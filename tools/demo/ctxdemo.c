@@ -1,0 +1,148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctxdemo - a workload that does every memory behaviour ctxtop shows, at a
+ * steady rate, for SECONDS seconds:
+ *
+ *  - forks children that write pages the parent filled (COW), first-touch
+ *    fresh pages, and recurse deep enough to grow their stack;
+ *  - moves brk up and down;
+ *  - shares a file mapping with a peer process, both writing it, and drops
+ *    the page tables each round so the faults recur.
+ *
+ * USAGE: ctxdemo [SECONDS]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+
+#define COW_PAGES	128
+#define FRESH_PAGES	64
+#define SHARED_PAGES	64
+#define STACK_FRAMES	64	/* pages of stack each child grows */
+
+static long ps;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "ctxdemo: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static char *map(long pages, int flags, int fd)
+{
+	char *p = mmap(NULL, pages * ps, PROT_READ | PROT_WRITE, flags, fd, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	madvise(p, pages * ps, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void touch(char *p, long pages, char v)
+{
+	long i;
+
+	for (i = 0; i < pages; i++)
+		p[i * ps] = v;
+}
+
+static __attribute__((noinline)) long recurse(int depth)
+{
+	volatile char frame[4096];
+
+	frame[0] = (char)depth;
+	return depth > 1 ? recurse(depth - 1) + frame[0] : frame[0];
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* Write the shared mapping, then drop its PTEs so the next round faults. */
+static void shared_round(char *shared, char v)
+{
+	touch(shared, SHARED_PAGES, v);
+	madvise(shared, SHARED_PAGES * ps, MADV_DONTNEED);
+}
+
+int main(int argc, char **argv)
+{
+	double secs = argc > 1 ? atof(argv[1]) : 5, end;
+	char path[] = "/tmp/ctxdemo-XXXXXX";
+	char *cow, *shared;
+	unsigned long base;
+	pid_t peer;
+	int fd;
+
+	if (argc > 2 || !(secs > 0)) {
+		fprintf(stderr, "usage: ctxdemo [SECONDS]\n");
+		return 2;
+	}
+	ps = sysconf(_SC_PAGESIZE);
+	prctl(PR_SET_NAME, "ctxdemo");
+
+	fd = mkstemp(path);
+	if (fd < 0)
+		die("mkstemp");
+	unlink(path);
+	if (ftruncate(fd, SHARED_PAGES * ps))
+		die("ftruncate");
+	shared = map(SHARED_PAGES, MAP_SHARED, fd);
+	cow = map(COW_PAGES, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	touch(cow, COW_PAGES, 1);
+	end = now() + secs;
+
+	peer = fork();
+	if (peer < 0)
+		die("fork");
+	if (peer == 0) {
+		prctl(PR_SET_NAME, "ctxdemo-peer");
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		while (now() < end) {
+			shared_round(shared, 2);
+			usleep(20000);
+		}
+		_exit(0);
+	}
+
+	printf("ctxdemo %d (peer %d): fork+COW, first touch, stack, brk, "
+	       "shared file for %.0fs\n", getpid(), peer, secs);
+	fflush(stdout);
+	base = syscall(SYS_brk, 0);
+	while (now() < end) {
+		pid_t child = fork();
+
+		if (child < 0)
+			die("fork");
+		if (child == 0) {
+			char *fresh = map(FRESH_PAGES, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+
+			prctl(PR_SET_NAME, "ctxdemo-child");
+			touch(cow, COW_PAGES, 3);
+			touch(fresh, FRESH_PAGES, 3);
+			recurse(STACK_FRAMES);
+			_exit(0);
+		}
+		waitpid(child, NULL, 0);
+
+		syscall(SYS_brk, base + 16 * ps);
+		syscall(SYS_brk, base);
+		shared_round(shared, 1);
+		usleep(20000);
+	}
+	waitpid(peer, NULL, 0);
+	return 0;
+}
