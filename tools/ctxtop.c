@@ -157,8 +157,11 @@ static void prog_off(struct bpf_program *prog)
 	bpf_program__set_autoload(prog, false);
 }
 
-/* Pick hooks at run time from what the kernel offers, never its version. */
-static void choose_hooks(struct ctxtop_bpf *obj)
+/*
+ * Pick hooks at run time from what the kernel offers, never its version.
+ * Returns how many features are available.
+ */
+static int choose_hooks(struct ctxtop_bpf *obj)
 {
 	static const struct {
 		const char *tp;
@@ -174,6 +177,7 @@ static void choose_hooks(struct ctxtop_bpf *obj)
 		obj->progs.stack_grow, obj->progs.file_fault,
 	};
 	size_t i;
+	int n = 0;
 
 	if (fentry_can_attach("handle_mm_fault")) {
 		fault_hook = "fentry";
@@ -214,8 +218,13 @@ static void choose_hooks(struct ctxtop_bpf *obj)
 	    !tracepoint_exists("syscalls", "sys_exit_brk")) {
 		prog_off(obj->progs.brk_enter);
 		prog_off(obj->progs.brk_exit);
-		features[F_BRK].why = "no syscall tracepoints (CONFIG_FTRACE_SYSCALLS)";
+		features[F_BRK].why = "no syscall tracepoints";
 	}
+
+	for (i = 0; i < NR_FEATURES; i++)
+		if (!features[i].why)
+			n++;
+	return n;
 }
 
 /* ---- columns --------------------------------------------------------- */
@@ -756,7 +765,12 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
-	choose_hooks(obj);
+	if (!choose_hooks(obj)) {
+		fprintf(stderr, "ctxtop: nothing to trace on this kernel "
+			"(no fault hook, no tracepoints; is tracefs mounted?)\n");
+		err = 1;
+		goto cleanup;
+	}
 	setup_filters(obj);
 
 	err = ctxtop_bpf__load(obj);
