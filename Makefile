@@ -28,6 +28,9 @@ TOOLS := cowstat ctxtop
 ctxtop_LDLIBS := -lncursesw -ltinfo -lm
 # Plain static programs: the demo workload.
 DEMOS := ctxdemo
+# tools/bench/NAME.c, linked with the skeletons they load.
+BENCHES := ctxbench
+ctxbench_SKELS := ctxtop
 # selftests/bpf/prog_tests/NAME.c, each linked with the skeletons it uses.
 BPF_TESTS := cow_copy ctxtop
 cow_copy_SKELS := cowstat
@@ -47,7 +50,7 @@ endif
 .SECONDARY:
 
 .PHONY: all build deps kernel kernel-tree kernel-config kernel-export \
-	kernel-check userspace initramfs run check vm clean distclean help
+	kernel-check userspace initramfs run check bench vm clean distclean help
 
 all: build
 
@@ -55,6 +58,7 @@ help:
 	@echo 'make run            boot the patched kernel and run the demo'
 	@echo 'make check          boot and run every selftest'
 	@echo 'make vm             interactive shell in the guest'
+	@echo 'make bench          ctxtop'"'"'s overhead, as ratios (tools/bench)'
 	@echo 'make deps           install missing Debian packages (root)'
 	@echo 'make kernel         unpack, patch, configure and build bzImage'
 	@echo 'make kernel-tree    git tree of linux-source-6.12 + kernel/series'
@@ -95,6 +99,9 @@ check: build
 
 vm: build
 	$(Q)selftests/vmtest.sh -s
+
+bench: build
+	$(Q)selftests/vmtest.sh -t 3600 -- ctxbench $(BENCH_ARGS)
 
 # ---- BPF: vmlinux.h from the patched kernel's BTF, CO-RE objects, skeletons
 
@@ -140,23 +147,31 @@ $(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
 
+$(addprefix $(OUTPUT)/bin/,$(BENCHES)): $(OUTPUT)/bin/%: tools/bench/%.c $(HELPERS) \
+					       $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
+
 define bpf_test_skels
 $(OUTPUT)/selftests/bpf/$(1): $(foreach s,$($(1)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)
 endef
 $(foreach t,$(BPF_TESTS),$(eval $(call bpf_test_skels,$(t))))
+$(foreach b,$(BENCHES),$(eval \
+	$(OUTPUT)/bin/$(b): $(foreach s,$($(b)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)))
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
 
-userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
 	   $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
 	   $(OUTPUT)/selftests/carry/exit_with
 
 # ---- the guest's initramfs: busybox + tools + tests + BPF objects
 
-INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
 	$(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
 	$(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
 	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) \
@@ -170,7 +185,7 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 	$(Q)rm -rf $(ROOTFS)
 	$(Q)mkdir -p $(ROOTFS)/usr/bin $(ROOTFS)/usr/lib/ctxkit/bpf \
 		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf
-	$(Q)install -m 0755 $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS)) \
+	$(Q)install -m 0755 $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
 		$(ROOTFS)/usr/bin/
 	$(Q)install -m 0755 tools/demo/demo.sh $(ROOTFS)/usr/bin/ctxkit-demo
 	$(Q)install -m 0644 $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \

@@ -48,7 +48,11 @@ struct {
 	__type(value, struct ctx_stat);
 } totals SEC(".maps");
 
-/* A fault in progress, per thread; kept across VM_FAULT_RETRY. */
+/*
+ * A fault in progress, per thread, kept across VM_FAULT_RETRY.  ts == 0:
+ * none.  The entry stays when the fault completes, so the thread's next
+ * fault reuses it in place: no insert or delete on the fault path.
+ */
 struct fault_start {
 	u64 ts;
 	u64 address;
@@ -108,18 +112,30 @@ static __always_inline struct proc_stat *proc_of(u32 tgid)
 	return p;
 }
 
-static __always_inline void count(u32 tgid, enum ctr c, u64 n)
+/* Add @n to counter @c and @n2 to @c2 (n2 may be 0), for @tgid and in total. */
+static __always_inline void count2(u32 tgid, enum ctr c, u64 n, enum ctr c2,
+				   u64 n2)
 {
 	struct proc_stat *p;
 	struct ctx_stat *t;
 	u32 zero = 0;
 
 	t = bpf_map_lookup_elem(&totals, &zero);
-	if (t)
+	if (t) {
 		t->ctr[c] += n;
+		t->ctr[c2] += n2;
+	}
 	p = proc_of(tgid);
-	if (p)
+	if (p) {
 		__sync_fetch_and_add(&p->s.ctr[c], n);
+		if (n2)
+			__sync_fetch_and_add(&p->s.ctr[c2], n2);
+	}
+}
+
+static __always_inline void count(u32 tgid, enum ctr c, u64 n)
+{
+	count2(tgid, c, n, c, 0);
 }
 
 static __always_inline u32 log2l(u64 v)
@@ -143,13 +159,23 @@ static __always_inline int fault_enter(unsigned long address)
 	u32 tgid;
 
 	s = bpf_map_lookup_elem(&fault_starts, &tid);
-	if (s && s->retrying && s->address == address) {
+	if (s && s->ts && s->retrying && s->address == address) {
 		/* the retry of a fault we are already timing */
 		s->retrying = false;
 		return 0;
 	}
-	if (!want(&tgid))
+	if (!want(&tgid)) {
+		if (s)
+			s->ts = 0;
 		return 0;
+	}
+	if (s) {
+		s->ts = bpf_ktime_get_ns();
+		s->address = address;
+		s->tgid = tgid;
+		s->retrying = false;
+		return 0;
+	}
 	n.ts = bpf_ktime_get_ns();
 	n.address = address;
 	n.tgid = tgid;
@@ -166,7 +192,7 @@ static __always_inline int fault_exit(u32 ret)
 	u32 zero = 0, slot;
 
 	s = bpf_map_lookup_elem(&fault_starts, &tid);
-	if (!s)
+	if (!s || !s->ts)
 		return 0;
 	if (ret & VM_FAULT_RETRY) {
 		s->retrying = true;
@@ -187,7 +213,7 @@ static __always_inline int fault_exit(u32 ret)
 			__sync_fetch_and_add(&p->s.lat[slot], 1);
 		}
 	}
-	bpf_map_delete_elem(&fault_starts, &tid);
+	s->ts = 0;
 	return 0;
 }
 
@@ -251,10 +277,8 @@ int BPF_PROG(anon_alloc, struct vm_area_struct *vma, unsigned long address,
 {
 	u32 tgid;
 
-	if (want(&tgid)) {
-		count(tgid, CTR_ANON, 1);
-		count(tgid, CTR_ANON_PAGES, nr_pages);
-	}
+	if (want(&tgid))
+		count2(tgid, CTR_ANON, 1, CTR_ANON_PAGES, nr_pages);
 	return 0;
 }
 
@@ -263,10 +287,8 @@ int BPF_PROG(stack_grow, struct vm_area_struct *vma, unsigned long grow)
 {
 	u32 tgid;
 
-	if (want(&tgid)) {
-		count(tgid, CTR_STACK, 1);
-		count(tgid, CTR_STACK_PAGES, grow);
-	}
+	if (want(&tgid))
+		count2(tgid, CTR_STACK, 1, CTR_STACK_PAGES, grow);
 	return 0;
 }
 

@@ -1,0 +1,316 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ctxbench - what ctxtop's BPF programs cost the workloads they watch.
+ *
+ * Each workload runs REPS times with nothing attached and REPS times with
+ * all of ctxtop's programs attached (and BPF run-time stats on, as ctxtop
+ * runs them), alternating, in this one run.  It prints the ratio of the
+ * medians, and the added cost per event: the extra time per run divided by
+ * the events the programs saw in it.  Absolute times under emulation are
+ * noise; the ratios are the result.
+ *
+ * USAGE: ctxbench [-m MiB] [-f MiB] [-r REPS]
+ */
+#include <errno.h>
+#include <stdbool.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include "ctxtop.h"
+#include "ctxtop.skel.h"
+#include "trace_helpers.h"
+
+#define MAX_REPS	64
+
+static long ps;
+static long anon_mib = 1024, fork_mib = 256, reps = 5;
+
+static void die(const char *what)
+{
+	fprintf(stderr, "ctxbench: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* @small_pages: no THP, one fault per 4 KiB page, the worst case. */
+static char *map_anon(long bytes, bool small_pages)
+{
+	char *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		die("mmap");
+	if (small_pages)
+		madvise(p, bytes, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void touch(char *p, long bytes)
+{
+	long off;
+
+	for (off = 0; off < bytes; off += ps)
+		p[off] = 1;
+}
+
+/* Touch fresh anonymous memory, with THP as the system has it... */
+static void w_anon_touch(void)
+{
+	long bytes = anon_mib << 20;
+	char *p = map_anon(bytes, false);
+
+	touch(p, bytes);
+	munmap(p, bytes);
+}
+
+/* ... and one 4 KiB fault at a time. */
+static void w_anon_touch_4k(void)
+{
+	long bytes = anon_mib << 20;
+	char *p = map_anon(bytes, true);
+
+	touch(p, bytes);
+	munmap(p, bytes);
+}
+
+/* Fork; the child writes every page its parent had filled. */
+static void w_fork_cow(void)
+{
+	long bytes = fork_mib << 20;
+	char *p = map_anon(bytes, false);
+	pid_t pid;
+
+	touch(p, bytes);
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		touch(p, bytes);
+		_exit(0);
+	}
+	waitpid(pid, NULL, 0);
+	munmap(p, bytes);
+}
+
+/* Two processes write every page of a shared file mapping. */
+static void w_shared_file(void)
+{
+	long bytes = fork_mib << 20;
+	char path[] = "/tmp/ctxbench-XXXXXX";
+	pid_t pid;
+	char *p;
+	int fd;
+
+	fd = mkstemp(path);
+	if (fd < 0)
+		die("mkstemp");
+	unlink(path);
+	if (ftruncate(fd, bytes))
+		die("ftruncate");
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	touch(p, bytes);
+	if (pid == 0)
+		_exit(0);
+	waitpid(pid, NULL, 0);
+	munmap(p, bytes);
+	close(fd);
+}
+
+static const struct workload {
+	const char *name;
+	void (*run)(void);
+} workloads[] = {
+	{ "anon-touch", w_anon_touch },
+	{ "anon-4k", w_anon_touch_4k },
+	{ "fork-cow", w_fork_cow },
+	{ "shared-file", w_shared_file },
+};
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(double *v, int n)
+{
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+/* Program runs so far, over all of ctxtop's programs. */
+static __u64 bpf_runs(struct ctxtop_bpf *obj, __u64 *run_ns)
+{
+	struct bpf_program *prog;
+	__u64 cnt = 0;
+
+	*run_ns = 0;
+	bpf_object__for_each_program(prog, obj->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		cnt += info.run_cnt;
+		*run_ns += info.run_time_ns;
+	}
+	return cnt;
+}
+
+/* Each program's own run time per run, over the whole benchmark. */
+static void print_prog_costs(struct ctxtop_bpf *obj)
+{
+	struct bpf_program *prog;
+
+	printf("%-16s %12s %10s\n", "program", "runs", "ns/run");
+	bpf_object__for_each_program(prog, obj->obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len) ||
+		    !info.run_cnt)
+			continue;
+		printf("%-16s %12llu %10.0f\n", bpf_program__name(prog),
+		       (unsigned long long)info.run_cnt,
+		       (double)info.run_time_ns / info.run_cnt);
+	}
+}
+
+/* ctxtop's start-up: exec to first data, and its peak RSS. */
+static void ctxtop_startup(void)
+{
+	const double interval = 0.1;
+	struct rusage ru;
+	double t0, t;
+	int status;
+	pid_t pid;
+
+	t0 = now();
+	pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		execlp("ctxtop", "ctxtop", "-b", "0.1", "1", NULL);
+		_exit(127);
+	}
+	if (waitpid(pid, &status, 0) < 0)
+		die("waitpid");
+	t = now() - t0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		printf("ctxtop start-up: ctxtop -b failed (status %#x)\n", status);
+		return;
+	}
+	getrusage(RUSAGE_CHILDREN, &ru);
+	printf("ctxtop -b 0.1 1: %.0f ms to first data (run %.0f ms less the "
+	       "0.1 s interval), max RSS %.1f MiB\n",
+	       (t - interval) * 1e3, t * 1e3, ru.ru_maxrss / 1024.0);
+}
+
+int main(int argc, char **argv)
+{
+	double base[MAX_REPS], with[MAX_REPS];
+	struct ctxtop_bpf *obj;
+	int opt, stats_fd, r;
+	size_t w;
+
+	while ((opt = getopt(argc, argv, "m:f:r:")) != -1) {
+		long *dst = opt == 'm' ? &anon_mib : opt == 'f' ? &fork_mib : &reps;
+		long max = opt == 'r' ? MAX_REPS : 1 << 16;
+
+		if (opt == '?' || parse_long(optarg, 1, max, dst)) {
+			fprintf(stderr, "usage: ctxbench [-m MiB] [-f MiB] [-r REPS<=%d]\n",
+				MAX_REPS);
+			return 2;
+		}
+	}
+	ps = sysconf(_SC_PAGESIZE);
+	/* first: RUSAGE_CHILDREN's max RSS must not see the workloads */
+	ctxtop_startup();
+
+	if (!tp_btf_exists("cow_copy") || !fentry_can_attach("handle_mm_fault")) {
+		fprintf(stderr, "ctxbench: needs a ctxkit kernel (tp_btf, fentry)\n");
+		return 1;
+	}
+	obj = ctxtop_bpf__open();
+	if (!obj)
+		die("open BPF object");
+	/* what ctxtop attaches on a ctxkit kernel */
+	bpf_program__set_autoload(obj->progs.fault_kprobe, false);
+	bpf_program__set_autoload(obj->progs.fault_kretprobe, false);
+	bpf_program__set_autoload(obj->progs.fault_tp, false);
+	if (ctxtop_bpf__load(obj))
+		die("load BPF programs");
+	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+	if (stats_fd < 0)
+		die("BPF_ENABLE_STATS");
+
+	printf("ctxbench: anon-touch %ld MiB, fork-cow and shared-file %ld MiB, "
+	       "%ld reps each way, %ld CPUs\n", anon_mib, fork_mib, reps,
+	       sysconf(_SC_NPROCESSORS_ONLN));
+	printf("%-12s %10s %10s %7s %10s %9s %9s\n", "workload", "base ms",
+	       "with ms", "ratio", "events", "ns/event", "bpf ns/ev");
+
+	for (w = 0; w < sizeof(workloads) / sizeof(workloads[0]); w++) {
+		__u64 ev0, ev1, ns0, ns1, events = 0, run_ns = 0;
+		double mb, mw;
+
+		workloads[w].run();	/* warm up */
+		for (r = 0; r < reps; r++) {
+			double t0;
+
+			t0 = now();
+			workloads[w].run();
+			base[r] = now() - t0;
+
+			if (ctxtop_bpf__attach(obj))
+				die("attach");
+			ev0 = bpf_runs(obj, &ns0);
+			t0 = now();
+			workloads[w].run();
+			with[r] = now() - t0;
+			ev1 = bpf_runs(obj, &ns1);
+			ctxtop_bpf__detach(obj);
+			events += ev1 - ev0;
+			run_ns += ns1 - ns0;
+		}
+		mb = median(base, reps);
+		mw = median(with, reps);
+		printf("%-12s %10.1f %10.1f %7.3f %10llu %9.0f %9.0f\n",
+		       workloads[w].name, mb * 1e3, mw * 1e3, mw / mb,
+		       (unsigned long long)(events / reps),
+		       (mw - mb) * 1e9 / ((double)events / reps),
+		       events ? (double)run_ns / events : 0);
+		fflush(stdout);
+	}
+
+	print_prog_costs(obj);
+	close(stats_fd);
+	ctxtop_bpf__destroy(obj);
+	return 0;
+}
