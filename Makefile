@@ -25,18 +25,31 @@ LDLIBS := -static -lbpf -lelf -lz -lzstd
 
 # One tool is bpf/NAME.bpf.c + tools/NAME.c + bpf/NAME.h (libbpf-tools).
 TOOLS := cowstat ctxtop
-ctxtop_LDLIBS := -lncursesw -ltinfo -lm
 # Plain static programs: the demo workload.
 DEMOS := ctxdemo
-# tools/bench/NAME.c, linked with the skeletons they load.
+# tools/bench/NAME.c
 BENCHES := ctxbench
-ctxbench_SKELS := ctxtop
-# selftests/bpf/prog_tests/NAME.c, each linked with the skeletons it uses.
+# selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
-cow_copy_SKELS := cowstat
-ctxtop_SKELS := ctxtop
 # Tests of the tools themselves, run in the guest as they are.
 TOOL_TESTS := $(wildcard selftests/tools/*.sh)
+
+# Helpers every BPF program links (libbpf-tools' names), and ctxtop's hook
+# choice, shared by ctxtop, ctxbench and ctxtop's selftest.
+HELPERS := $(OUTPUT)/helpers/trace_helpers.o
+CTXTOP_HOOKS := $(OUTPUT)/helpers/ctxtop_hooks.o
+
+# Per program NAME (selftests: test_NAME): the skeletons it includes, the
+# objects it links beyond $(HELPERS), and extra libraries.
+cowstat_SKELS := cowstat
+ctxtop_SKELS := ctxtop
+ctxtop_OBJS := $(CTXTOP_HOOKS)
+ctxtop_LDLIBS := -lncursesw -ltinfo -lm
+ctxbench_SKELS := ctxtop
+ctxbench_OBJS := $(CTXTOP_HOOKS)
+test_cow_copy_SKELS := cowstat
+test_ctxtop_SKELS := ctxtop
+test_ctxtop_OBJS := $(CTXTOP_HOOKS)
 
 ifeq ($(V),1)
 Q =
@@ -123,42 +136,47 @@ $(OUTPUT)/bpf/%.skel.h: $(OUTPUT)/bpf/%.bpf.o
 
 # ---- userspace, all static so the busybox guest needs no libc
 
-# Helpers shared by the tools and the BPF selftests (libbpf-tools' names).
-HELPERS := $(OUTPUT)/helpers/trace_helpers.o
-
 $(OUTPUT)/helpers/%.o: tools/%.c tools/%.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $(INCLUDES) -c $< -o $@
 
-$(OUTPUT)/bin/%: tools/%.c $(OUTPUT)/bpf/%.skel.h $(HELPERS) $(wildcard bpf/*.h)
+$(CTXTOP_HOOKS): $(OUTPUT)/bpf/ctxtop.skel.h tools/trace_helpers.h
+
+# $(call link,NAME): link $< with NAME's objects, the helpers and libbpf
+link = $(CC) $(CFLAGS) $(INCLUDES) $< $($(1)_OBJS) $(HELPERS) -o $@ \
+	$(LDLIBS) $($(1)_LDLIBS)
+
+$(addprefix $(OUTPUT)/bin/,$(TOOLS)): $(OUTPUT)/bin/%: tools/%.c $(HELPERS) \
+					    $(wildcard bpf/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS) $($*_LDLIBS)
+	$(Q)$(call link,$*)
+
+$(addprefix $(OUTPUT)/bin/,$(BENCHES)): $(OUTPUT)/bin/%: tools/bench/%.c \
+					      $(HELPERS) $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(call link,$*)
+
+$(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
+			   $(HELPERS) $(wildcard bpf/*.h)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(call link,test_$*)
 
 $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
 
-$(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
-			   $(HELPERS) $(wildcard bpf/*.h)
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
-
-$(addprefix $(OUTPUT)/bin/,$(BENCHES)): $(OUTPUT)/bin/%: tools/bench/%.c $(HELPERS) \
-					       $(wildcard bpf/*.h)
-	$(call msg,CC,$@)
-	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $(INCLUDES) $< $(HELPERS) -o $@ $(LDLIBS)
-
-define bpf_test_skels
-$(OUTPUT)/selftests/bpf/$(1): $(foreach s,$($(1)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)
+# $(call link_deps,TARGET,NAME): TARGET needs NAME's skeletons and objects
+define link_deps
+$(1): $(foreach s,$($(2)_SKELS),$(OUTPUT)/bpf/$(s).skel.h) $($(2)_OBJS)
 endef
-$(foreach t,$(BPF_TESTS),$(eval $(call bpf_test_skels,$(t))))
-$(foreach b,$(BENCHES),$(eval \
-	$(OUTPUT)/bin/$(b): $(foreach s,$($(b)_SKELS),$(OUTPUT)/bpf/$(s).skel.h)))
+$(foreach t,$(TOOLS) $(BENCHES),$(eval $(call link_deps,$(OUTPUT)/bin/$(t),$(t))))
+$(foreach t,$(BPF_TESTS),$(eval \
+	$(call link_deps,$(OUTPUT)/selftests/bpf/$(t),test_$(t))))
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)

@@ -25,6 +25,7 @@
 #include <bpf/libbpf.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
+#include "ctxtop_hooks.h"
 #include "trace_helpers.h"
 
 /* The init PID namespace's inode (PROC_PID_INIT_INO). */
@@ -133,99 +134,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 
 /* ---- what this kernel lets us see ---------------------------------- */
 
-enum feature {
-	F_FAULTS, F_LATENCY, F_COW, F_ANON, F_STACK, F_BRK, F_FILE, NR_FEATURES,
-};
-
-static struct {
-	const char *name;
-	const char *why;	/* NULL: available */
-} features[NR_FEATURES] = {
-	[F_FAULTS]	= { "faults" },
-	[F_LATENCY]	= { "latency" },
-	[F_COW]		= { "cow" },
-	[F_ANON]	= { "first-touch" },
-	[F_STACK]	= { "stack" },
-	[F_BRK]		= { "brk" },
-	[F_FILE]	= { "shared-file" },
-};
-
-static const char *fault_hook = "none";
-
-static void prog_off(struct bpf_program *prog)
-{
-	bpf_program__set_autoload(prog, false);
-}
-
-/*
- * Pick hooks at run time from what the kernel offers, never its version.
- * Returns how many features are available.
- */
-static int choose_hooks(struct ctxtop_bpf *obj)
-{
-	static const struct {
-		const char *tp;
-		enum feature f;
-	} ctxkit_tps[] = {
-		{ "cow_copy", F_COW },
-		{ "anon_alloc", F_ANON },
-		{ "stack_grow", F_STACK },
-		{ "file_fault", F_FILE },
-	};
-	struct bpf_program *tp_progs[] = {
-		obj->progs.cow_copy, obj->progs.anon_alloc,
-		obj->progs.stack_grow, obj->progs.file_fault,
-	};
-	size_t i;
-	int n = 0;
-
-	if (fentry_can_attach("handle_mm_fault")) {
-		fault_hook = "fentry";
-		prog_off(obj->progs.fault_kprobe);
-		prog_off(obj->progs.fault_kretprobe);
-		prog_off(obj->progs.fault_tp);
-	} else if (kprobe_exists("handle_mm_fault")) {
-		fault_hook = "kprobe";
-		prog_off(obj->progs.fault_fentry);
-		prog_off(obj->progs.fault_fexit);
-		prog_off(obj->progs.fault_tp);
-	} else {
-		prog_off(obj->progs.fault_fentry);
-		prog_off(obj->progs.fault_fexit);
-		prog_off(obj->progs.fault_kprobe);
-		prog_off(obj->progs.fault_kretprobe);
-		features[F_LATENCY].why = "handle_mm_fault cannot be traced";
-		if (tracepoint_exists("exceptions", "page_fault_user")) {
-			fault_hook = "tracepoint";
-		} else {
-			prog_off(obj->progs.fault_tp);
-			features[F_FAULTS].why = "no fault hook on this kernel";
-		}
-	}
-
-	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++) {
-		if (tp_btf_exists(ctxkit_tps[i].tp))
-			continue;
-		prog_off(tp_progs[i]);
-		features[ctxkit_tps[i].f].why = "kernel lacks ctxkit tracepoints";
-	}
-
-	/* without it, a process keeps the name it had at its first event */
-	if (!tracepoint_exists("task", "task_rename"))
-		prog_off(obj->progs.comm_rename);
-
-	if (!tracepoint_exists("syscalls", "sys_enter_brk") ||
-	    !tracepoint_exists("syscalls", "sys_exit_brk")) {
-		prog_off(obj->progs.brk_enter);
-		prog_off(obj->progs.brk_exit);
-		features[F_BRK].why = "no syscall tracepoints";
-	}
-
-	for (i = 0; i < NR_FEATURES; i++)
-		if (!features[i].why)
-			n++;
-	return n;
-}
+static struct ctxtop_hooks hooks;
 
 /* ---- columns --------------------------------------------------------- */
 
@@ -332,7 +241,7 @@ static void fmt_ns(char *buf, size_t len, double ns)
 static void fmt_cell(char *buf, size_t len, const struct column *c,
 		     const struct row *r)
 {
-	if (features[c->needs].why) {
+	if (hooks.why[c->needs]) {
 		snprintf(buf, len, "-");
 		return;
 	}
@@ -532,7 +441,7 @@ static int draw_header(const struct out *o, const struct sample *a,
 	cpu = elapsed > 0 ? (b->bpf_run_ns - a->bpf_run_ns) / (elapsed * 1e7) : 0;
 
 	o->line(y++, "ctxtop - %s  %.1fs  %d procs  faults via %s%s", clock,
-		elapsed, nr_rows, fault_hook, paused ? "  [paused]" : "");
+		elapsed, nr_rows, hooks.fault_hook, paused ? "  [paused]" : "");
 	o->line(y++, "faults %s/s  p50 %s  p99 %s  cow %s/s  first-touch %s/s",
 		flt, p50, p99, cow, anon);
 	o->line(y++, "stack +%llu pages  brk +%llu/-%llu  shared-file %s/s  "
@@ -547,16 +456,16 @@ static int draw_header(const struct out *o, const struct sample *a,
 	for (i = 0; i < NR_FEATURES; i++) {
 		size_t len = strlen(unavail);
 
-		if (features[i].why)
+		if (hooks.why[i])
 			snprintf(unavail + len, sizeof(unavail) - len, "%s%s",
-				 len ? ", " : "", features[i].name);
+				 len ? ", " : "", feature_names[i]);
 	}
 	if (*unavail) {
 		o->line(y++, "unavailable: %s", unavail);
 		for (i = 0; i < NR_FEATURES; i++)
-			if (features[i].why)
-				o->line(y++, "  %s: %s", features[i].name,
-					features[i].why);
+			if (hooks.why[i])
+				o->line(y++, "  %s: %s", feature_names[i],
+					hooks.why[i]);
 	}
 	return y;
 }
@@ -765,7 +674,8 @@ int main(int argc, char **argv)
 		err = 1;
 		goto cleanup;
 	}
-	if (!choose_hooks(obj)) {
+	ctxtop_hooks__choose(obj, &hooks);
+	if (!hooks.available) {
 		fprintf(stderr, "ctxtop: nothing to trace on this kernel "
 			"(no fault hook, no tracepoints; is tracefs mounted?)\n");
 		err = 1;

@@ -13,17 +13,17 @@ static const char *const tracefs_dirs[] = {
 	"/sys/kernel/debug/tracing",
 };
 
+/* Parsing vmlinux BTF takes a while; a tool asks several questions. */
 static bool vmlinux_btf_has(const char *name, int kind)
 {
-	struct btf *btf;
-	bool found;
+	static struct btf *btf;
+	static bool tried;
 
-	btf = btf__load_vmlinux_btf();
-	if (!btf)
-		return false;
-	found = btf__find_by_name_kind(btf, name, kind) > 0;
-	btf__free(btf);
-	return found;
+	if (!tried) {
+		tried = true;
+		btf = btf__load_vmlinux_btf();
+	}
+	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
 }
 
 /* fentry, fexit and tp_btf are BPF_PROG_TYPE_TRACING programs. */

@@ -2,16 +2,22 @@
 /*
  * ctxbench - what ctxtop's BPF programs cost the workloads they watch.
  *
- * Each workload runs REPS times with nothing attached and REPS times with
+ * Each workload runs REPS times (default 10, pinned to CPU 0) with nothing
+ * attached and REPS times with
  * all of ctxtop's programs attached (and BPF run-time stats on, as ctxtop
  * runs them), alternating, in this one run.  It prints the ratio of the
  * medians, and the added cost per event: the extra time per run divided by
  * the events the programs saw in it.  Absolute times under emulation are
  * noise; the ratios are the result.
  *
+ * It attaches what ctxtop would on the running kernel, so on a stock kernel
+ * it measures ctxtop's fallback hooks.
+ *
  * USAGE: ctxbench [-m MiB] [-f MiB] [-r REPS]
  */
+#define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -26,12 +32,13 @@
 #include <bpf/libbpf.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
+#include "ctxtop_hooks.h"
 #include "trace_helpers.h"
 
 #define MAX_REPS	64
 
 static long ps;
-static long anon_mib = 1024, fork_mib = 256, reps = 5;
+static long anon_mib = 1024, fork_mib = 256, reps = 10;
 
 static void die(const char *what)
 {
@@ -235,7 +242,9 @@ static void ctxtop_startup(void)
 int main(int argc, char **argv)
 {
 	double base[MAX_REPS], with[MAX_REPS];
+	struct ctxtop_hooks hooks;
 	struct ctxtop_bpf *obj;
+	cpu_set_t cpus;
 	int opt, stats_fd, r;
 	size_t w;
 
@@ -250,20 +259,23 @@ int main(int argc, char **argv)
 		}
 	}
 	ps = sysconf(_SC_PAGESIZE);
+	/* pinned, workloads and their children alike, as the anchors measure */
+	CPU_ZERO(&cpus);
+	CPU_SET(0, &cpus);
+	if (sched_setaffinity(0, sizeof(cpus), &cpus))
+		die("sched_setaffinity");
 	/* first: RUSAGE_CHILDREN's max RSS must not see the workloads */
 	ctxtop_startup();
 
-	if (!tp_btf_exists("cow_copy") || !fentry_can_attach("handle_mm_fault")) {
-		fprintf(stderr, "ctxbench: needs a ctxkit kernel (tp_btf, fentry)\n");
-		return 1;
-	}
 	obj = ctxtop_bpf__open();
 	if (!obj)
 		die("open BPF object");
-	/* what ctxtop attaches on a ctxkit kernel */
-	bpf_program__set_autoload(obj->progs.fault_kprobe, false);
-	bpf_program__set_autoload(obj->progs.fault_kretprobe, false);
-	bpf_program__set_autoload(obj->progs.fault_tp, false);
+	/* what ctxtop would attach on this kernel */
+	ctxtop_hooks__choose(obj, &hooks);
+	if (!hooks.available) {
+		fprintf(stderr, "ctxbench: nothing ctxtop could attach here\n");
+		return 1;
+	}
 	if (ctxtop_bpf__load(obj))
 		die("load BPF programs");
 	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
@@ -271,8 +283,12 @@ int main(int argc, char **argv)
 		die("BPF_ENABLE_STATS");
 
 	printf("ctxbench: anon-touch %ld MiB, fork-cow and shared-file %ld MiB, "
-	       "%ld reps each way, %ld CPUs\n", anon_mib, fork_mib, reps,
-	       sysconf(_SC_NPROCESSORS_ONLN));
+	       "%ld reps each way, %ld CPUs, faults via %s\n", anon_mib,
+	       fork_mib, reps, sysconf(_SC_NPROCESSORS_ONLN), hooks.fault_hook);
+	for (w = 0; w < NR_FEATURES; w++)
+		if (hooks.why[w])
+			printf("  not attached: %s (%s)\n", feature_names[w],
+			       hooks.why[w]);
 	printf("%-12s %10s %10s %7s %10s %9s %9s\n", "workload", "base ms",
 	       "with ms", "ratio", "events", "ns/event", "bpf ns/ev");
 

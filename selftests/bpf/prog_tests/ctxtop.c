@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
+#include "ctxtop_hooks.h"
 #include "trace_helpers.h"
 #include "../../harness.h"
 
@@ -24,8 +25,8 @@ static long rusage_faults(void);
 static long rss_pages(void);
 
 /*
- * Load ctxtop's programs with the hooks a patched kernel has: fentry for
- * faults (the fallbacks would count twice) and every ctxkit tracepoint.
+ * Load ctxtop's programs as ctxtop does; on a patched kernel that is
+ * fentry for faults and every ctxkit tracepoint.
  * @tgid: count only this process (0: all); @max_procs: procs map size.
  */
 static void ctxtop_require(void)
@@ -39,14 +40,14 @@ static void ctxtop_require(void)
 
 static struct ctxtop_bpf *ctxtop_load(pid_t tgid, unsigned int max_procs)
 {
+	struct ctxtop_hooks hooks;
 	struct ctxtop_bpf *obj;
 
 	ctxtop_require();
 	obj = ctxtop_bpf__open();
 	ASSERT_TRUE(obj);
-	bpf_program__set_autoload(obj->progs.fault_kprobe, false);
-	bpf_program__set_autoload(obj->progs.fault_kretprobe, false);
-	bpf_program__set_autoload(obj->progs.fault_tp, false);
+	ctxtop_hooks__choose(obj, &hooks);
+	ASSERT_EQ(hooks.available, NR_FEATURES);
 	obj->rodata->targ_tgid = tgid;
 	if (max_procs)
 		ASSERT_EQ(bpf_map__set_max_entries(obj->maps.procs, max_procs), 0);

@@ -1,0 +1,92 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/* ctxtop_hooks - which of ctxtop's BPF programs this kernel can take. */
+#include <bpf/libbpf.h>
+#include "ctxtop.skel.h"
+#include "ctxtop_hooks.h"
+#include "trace_helpers.h"
+
+const char *const feature_names[NR_FEATURES] = {
+	[F_FAULTS]	= "faults",
+	[F_LATENCY]	= "latency",
+	[F_COW]		= "cow",
+	[F_ANON]	= "first-touch",
+	[F_STACK]	= "stack",
+	[F_BRK]		= "brk",
+	[F_FILE]	= "shared-file",
+};
+
+static void prog_off(struct bpf_program *prog)
+{
+	bpf_program__set_autoload(prog, false);
+}
+
+/*
+ * fentry/fexit on handle_mm_fault, else kprobes, else the fault exception
+ * tracepoint (no latency then); ctxkit's events by tp_btf.
+ */
+void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
+{
+	static const struct {
+		const char *tp;
+		enum feature f;
+	} ctxkit_tps[] = {
+		{ "cow_copy", F_COW },
+		{ "anon_alloc", F_ANON },
+		{ "stack_grow", F_STACK },
+		{ "file_fault", F_FILE },
+	};
+	struct bpf_program *tp_progs[] = {
+		obj->progs.cow_copy, obj->progs.anon_alloc,
+		obj->progs.stack_grow, obj->progs.file_fault,
+	};
+	size_t i;
+
+	*h = (struct ctxtop_hooks){ .fault_hook = "none" };
+
+	if (fentry_can_attach("handle_mm_fault")) {
+		h->fault_hook = "fentry";
+		prog_off(obj->progs.fault_kprobe);
+		prog_off(obj->progs.fault_kretprobe);
+		prog_off(obj->progs.fault_tp);
+	} else if (kprobe_exists("handle_mm_fault")) {
+		h->fault_hook = "kprobe";
+		prog_off(obj->progs.fault_fentry);
+		prog_off(obj->progs.fault_fexit);
+		prog_off(obj->progs.fault_tp);
+	} else {
+		prog_off(obj->progs.fault_fentry);
+		prog_off(obj->progs.fault_fexit);
+		prog_off(obj->progs.fault_kprobe);
+		prog_off(obj->progs.fault_kretprobe);
+		h->why[F_LATENCY] = "handle_mm_fault cannot be traced";
+		if (tracepoint_exists("exceptions", "page_fault_user")) {
+			h->fault_hook = "tracepoint";
+		} else {
+			prog_off(obj->progs.fault_tp);
+			h->why[F_FAULTS] = "no fault hook on this kernel";
+		}
+	}
+
+	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++) {
+		if (tp_btf_exists(ctxkit_tps[i].tp))
+			continue;
+		prog_off(tp_progs[i]);
+		h->why[ctxkit_tps[i].f] = "kernel lacks ctxkit tracepoints";
+	}
+
+	/* without it, a process keeps the name it had at its first event */
+	if (!tracepoint_exists("task", "task_rename"))
+		prog_off(obj->progs.comm_rename);
+
+	if (!tracepoint_exists("syscalls", "sys_enter_brk") ||
+	    !tracepoint_exists("syscalls", "sys_exit_brk")) {
+		prog_off(obj->progs.brk_enter);
+		prog_off(obj->progs.brk_exit);
+		h->why[F_BRK] = "no syscall tracepoints";
+	}
+
+	for (i = 0; i < NR_FEATURES; i++)
+		if (!h->why[i])
+			h->available++;
+}
+
