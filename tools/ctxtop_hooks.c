@@ -88,5 +88,7 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 	for (i = 0; i < NR_FEATURES; i++)
 		if (!h->why[i])
 			h->available++;
+	/* libbpf parses its own copy at load; don't hold two */
+	trace_helpers_release();
 }
 

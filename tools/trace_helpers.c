@@ -13,17 +13,27 @@ static const char *const tracefs_dirs[] = {
 	"/sys/kernel/debug/tracing",
 };
 
-/* Parsing vmlinux BTF takes a while; a tool asks several questions. */
+/*
+ * Parsing vmlinux BTF takes a while and a tool asks several questions, so
+ * keep it until trace_helpers_release().
+ */
+static struct btf *vmlinux_btf;
+static bool vmlinux_btf_tried;
+
 static bool vmlinux_btf_has(const char *name, int kind)
 {
-	static struct btf *btf;
-	static bool tried;
-
-	if (!tried) {
-		tried = true;
-		btf = btf__load_vmlinux_btf();
+	if (!vmlinux_btf_tried) {
+		vmlinux_btf_tried = true;
+		vmlinux_btf = btf__load_vmlinux_btf();
 	}
-	return btf && btf__find_by_name_kind(btf, name, kind) > 0;
+	return vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, name, kind) > 0;
+}
+
+void trace_helpers_release(void)
+{
+	btf__free(vmlinux_btf);
+	vmlinux_btf = NULL;
+	vmlinux_btf_tried = false;
 }
 
 /* fentry, fexit and tp_btf are BPF_PROG_TYPE_TRACING programs. */

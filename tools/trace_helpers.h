@@ -13,6 +13,9 @@ bool fentry_can_attach(const char *name);
 /* Can a kprobe attach to kernel function @name? */
 bool kprobe_exists(const char *name);
 
+/* Free what the checks above cached; they may still be asked again. */
+void trace_helpers_release(void);
+
 /* Parse a decimal in [min, max]; 0 or -EINVAL. */
 int parse_long(const char *arg, long min, long max, long *out);
 
