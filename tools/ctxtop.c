@@ -440,8 +440,9 @@ static int draw_header(const struct out *o, const struct sample *a,
 		(b->bpf_run_cnt - a->bpf_run_cnt) / elapsed : 0);
 	cpu = elapsed > 0 ? (b->bpf_run_ns - a->bpf_run_ns) / (elapsed * 1e7) : 0;
 
-	o->line(y++, "ctxtop - %s  %.1fs  %d procs  faults via %s%s", clock,
-		elapsed, nr_rows, hooks.fault_hook, paused ? "  [paused]" : "");
+	o->line(y++, "ctxtop - %s  %.1fs  %d procs  faults via %s  sort %s%s",
+		clock, elapsed, nr_rows, hooks.fault_hook, columns[sort_col].name,
+		paused ? "  [paused]" : "");
 	o->line(y++, "faults %s/s  p50 %s  p99 %s  cow %s/s  first-touch %s/s",
 		flt, p50, p99, cow, anon);
 	o->line(y++, "stack +%llu pages  brk +%llu/-%llu  shared-file %s/s  "
