@@ -122,7 +122,11 @@ ACCEL=$(pick_accel)
 if [ "$ACCEL" = kvm ]; then
 	accel=(-accel kvm -cpu host)
 else
-	accel=(-accel tcg,thread=multi -cpu max)
+	# One host thread for all vCPUs: with multi-threaded TCG a vCPU was
+	# seen executing a stale int3 after ftrace had finished patching
+	# handle_mm_fault for fentry (an "Oops: int3" panic), which the
+	# kernel's sync-core protocol rules out on real hardware.
+	accel=(-accel tcg,thread=single -cpu max)
 fi
 
 qemu=(qemu-system-x86_64 -nodefaults -no-reboot -display none
