@@ -192,7 +192,7 @@ userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
 INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
 	$(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
 	$(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
-	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) \
+	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) selftests/tools/tap.inc \
 	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
 
 initramfs: userspace $(OUTPUT)/initramfs.cpio
@@ -213,6 +213,8 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
 	$(Q)install -D -m 0755 -t $(ROOTFS)/usr/lib/ctxkit/selftests/tools \
 		$(TOOL_TESTS)
+	$(Q)install -m 0644 selftests/tools/tap.inc \
+		$(ROOTFS)/usr/lib/ctxkit/selftests/tools/
 	$(Q)selftests/vm/mkinitramfs.sh $(KBUILD)/usr/gen_init_cpio $(ROOTFS) $@
 
 clean:

@@ -7,6 +7,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "cowstat.h"
+#include "maps.bpf.h"
 
 const volatile pid_t targ_tgid = 0;
 /* Count only faults in [targ_start, targ_end) when targ_end is set. */
@@ -20,22 +21,11 @@ struct {
 	__type(value, struct cow_stat);
 } stats SEC(".maps");
 
-static struct cow_stat *stat_of(u32 tgid)
-{
-	static const struct cow_stat zero;
-	struct cow_stat *st;
-
-	st = bpf_map_lookup_elem(&stats, &tgid);
-	if (st)
-		return st;
-	bpf_map_update_elem(&stats, &tgid, &zero, BPF_NOEXIST);
-	return bpf_map_lookup_elem(&stats, &tgid);
-}
-
 SEC("tp_btf/cow_copy")
 int BPF_PROG(cow_copy, struct vm_area_struct *vma, unsigned long address,
 	     struct folio *new_folio, bool zero_page, bool unshare)
 {
+	static const struct cow_stat zero;
 	u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct cow_stat *st;
 
@@ -44,7 +34,7 @@ int BPF_PROG(cow_copy, struct vm_area_struct *vma, unsigned long address,
 	if (targ_end && (address < targ_start || address >= targ_end))
 		return 0;
 
-	st = stat_of(tgid);
+	st = bpf_map_lookup_or_try_init(&stats, &tgid, &zero);
 	if (!st)
 		return 0;
 	/* The latest name: the first copy often comes before exec(). */

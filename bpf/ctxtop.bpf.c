@@ -13,6 +13,7 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_tracing.h>
 #include "ctxtop.h"
+#include "maps.bpf.h"
 
 #define MAX_THREADS	10240
 
@@ -105,8 +106,7 @@ static __always_inline struct proc_stat *proc_of(u32 tgid)
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (p)
 		return p;
-	bpf_map_update_elem(&procs, &tgid, &zero, BPF_NOEXIST);
-	p = bpf_map_lookup_elem(&procs, &tgid);
+	p = bpf_map_lookup_or_try_init(&procs, &tgid, &zero);
 	if (p)
 		bpf_get_current_comm(p->comm, sizeof(p->comm));
 	return p;

@@ -353,24 +353,6 @@ static int read_totals(int fd, struct ctx_stat *sum)
 	return 0;
 }
 
-/* ctxtop's own cost, from BPF_ENABLE_STATS: run time and runs of its progs. */
-static void read_bpf_cost(struct ctxtop_bpf *obj, struct sample *s)
-{
-	struct bpf_program *prog;
-
-	s->bpf_run_ns = s->bpf_run_cnt = 0;
-	bpf_object__for_each_program(prog, obj->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		s->bpf_run_ns += info.run_time_ns;
-		s->bpf_run_cnt += info.run_cnt;
-	}
-}
-
 static int take_sample(struct ctxtop_bpf *obj, struct sample *s)
 {
 	int err;
@@ -379,7 +361,8 @@ static int take_sample(struct ctxtop_bpf *obj, struct sample *s)
 	err = read_totals(bpf_map__fd(obj->maps.totals), &s->total);
 	if (err)
 		return err;
-	read_bpf_cost(obj, s);
+	/* ctxtop's own cost */
+	prog_stats_sum(obj->obj, &s->bpf_run_cnt, &s->bpf_run_ns);
 	return collect_procs(bpf_map__fd(obj->maps.procs));
 }
 

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include "trace_helpers.h"
@@ -136,6 +137,23 @@ bool kprobe_exists(const char *name)
 			!strcmp(sym, name);
 	fclose(f);
 	return found;
+}
+
+void prog_stats_sum(struct bpf_object *obj, __u64 *run_cnt, __u64 *run_ns)
+{
+	struct bpf_program *prog;
+
+	*run_cnt = *run_ns = 0;
+	bpf_object__for_each_program(prog, obj) {
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		int fd = bpf_program__fd(prog);
+
+		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
+			continue;
+		*run_cnt += info.run_cnt;
+		*run_ns += info.run_time_ns;
+	}
 }
 
 int parse_long(const char *arg, long min, long max, long *out)

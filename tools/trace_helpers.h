@@ -3,6 +3,9 @@
 #define __TRACE_HELPERS_H
 
 #include <stdbool.h>
+#include <linux/types.h>
+
+struct bpf_object;
 
 /* Can a tp_btf program attach to tracepoint @name on the running kernel? */
 bool tp_btf_exists(const char *name);
@@ -15,6 +18,13 @@ bool kprobe_exists(const char *name);
 
 /* Free what the checks above cached; they may still be asked again. */
 void trace_helpers_release(void);
+
+/*
+ * Sum run count and run time over @obj's loaded programs, as counted while
+ * BPF_ENABLE_STATS is on.  Run time leaves out trampoline and tracepoint
+ * dispatch.
+ */
+void prog_stats_sum(struct bpf_object *obj, __u64 *run_cnt, __u64 *run_ns);
 
 /* Parse a decimal in [min, max]; 0 or -EINVAL. */
 int parse_long(const char *arg, long min, long max, long *out);

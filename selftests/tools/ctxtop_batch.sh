@@ -4,16 +4,7 @@
 # ctxtop_batch.sh - ctxtop -b watching ctxdemo: the output parses, fits 80
 # columns, shows the demo's processes, and every counter column is live.
 out=/tmp/ctxtop_batch.$$
-fails=0
-result() { # result STATUS NAME [DIAG]
-	[ -n "$3" ] && echo "# $3"
-	if [ "$1" = 0 ]; then
-		echo "ok - $2"
-	else
-		echo "not ok - $2"
-		fails=$((fails + 1))
-	fi
-}
+. "$(dirname "$0")/tap.inc"
 
 ctxdemo 5 >/dev/null &
 demo=$!

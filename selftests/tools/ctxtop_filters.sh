@@ -4,16 +4,7 @@
 # ctxtop_filters.sh - ctxtop -c CGROUP shows only that cgroup's processes,
 # and ctxtop inside a PID namespace reports that namespace's PIDs and
 # nothing from outside it.
-fails=0
-result() { # result STATUS NAME [DIAG]
-	[ -n "$3" ] && echo "# $3"
-	if [ "$1" = 0 ]; then
-		echo "ok - $2"
-	else
-		echo "not ok - $2"
-		fails=$((fails + 1))
-	fi
-}
+. "$(dirname "$0")/tap.inc"
 # PIDs in the last interval's rows of ctxtop -b output file $1
 row_pids() {
 	awk '/^ *PID COMM/ { n = 0; delete p; r = 1; next }

@@ -166,26 +166,6 @@ static double median(double *v, int n)
 	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
-/* Program runs so far, over all of ctxtop's programs. */
-static __u64 bpf_runs(struct ctxtop_bpf *obj, __u64 *run_ns)
-{
-	struct bpf_program *prog;
-	__u64 cnt = 0;
-
-	*run_ns = 0;
-	bpf_object__for_each_program(prog, obj->obj) {
-		struct bpf_prog_info info = {};
-		__u32 len = sizeof(info);
-		int fd = bpf_program__fd(prog);
-
-		if (fd < 0 || bpf_obj_get_info_by_fd(fd, &info, &len))
-			continue;
-		cnt += info.run_cnt;
-		*run_ns += info.run_time_ns;
-	}
-	return cnt;
-}
-
 /* Each program's own run time per run, over the whole benchmark. */
 static void print_prog_costs(struct ctxtop_bpf *obj)
 {
@@ -317,11 +297,11 @@ int main(int argc, char **argv)
 
 			if (ctxtop_bpf__attach(obj))
 				die("attach");
-			ev0 = bpf_runs(obj, &ns0);
+			prog_stats_sum(obj->obj, &ev0, &ns0);
 			t0 = now();
 			workloads[w].run();
 			with[r] = now() - t0;
-			ev1 = bpf_runs(obj, &ns1);
+			prog_stats_sum(obj->obj, &ev1, &ns1);
 			ctxtop_bpf__detach(obj);
 			events += ev1 - ev0;
 			run_ns += ns1 - ns0;
