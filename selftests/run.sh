@@ -2,8 +2,9 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run.sh - run every ctxkit selftest: boot the guest once for the in-guest
-# suite, then check the runner itself from the host.  Prints TAP, numbered
-# across everything, and ends with "N passed, N failed, N skipped".
+# suite, then from the host check the runner itself and ctxtop on the
+# host's stock kernel.  Prints TAP, numbered across everything, and ends
+# with "N passed, N failed, N skipped".
 # Exit status 1 if anything failed.
 set -uo pipefail
 
