@@ -44,7 +44,7 @@ host_stock_kernel_mode() {
 		echo "ok - $name # SKIP host kernel has ctxkit's patches"
 		return
 	fi
-	"$OUT/bin/ctxdemo" 3 >/dev/null 2>&1 &
+	"$OUT/bin/ctxdemo" 600 >/dev/null 2>&1 &
 	demo=$!
 	# tracepoints attach through tracefs; mount it if the host has not,
 	# in a mount namespace of our own so the host is left as it was
@@ -57,6 +57,7 @@ host_stock_kernel_mode() {
 		"$OUT/bin/ctxtop" -b -r 100 1 2 >"$log" 2>&1
 	fi
 	rc=$?
+	kill $demo
 	wait $demo
 	if [ $rc -ne 0 ]; then
 		if grep -q -e 'not permitted' -e 'nothing to trace' "$log"; then

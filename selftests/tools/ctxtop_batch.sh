@@ -6,10 +6,13 @@
 out=/tmp/ctxtop_batch.$$
 . "$(dirname "$0")/tap.inc"
 
-ctxdemo 5 >/dev/null &
+# The demo outlives ctxtop's start-up, however slow the guest, and stops
+# once ctxtop is done.
+ctxdemo 600 >/dev/null &
 demo=$!
 ctxtop -b -r 200 1 3 >"$out" 2>&1
 rc=$?
+kill $demo
 wait $demo
 result $rc ctxtop_batch_runs "ctxtop -b exited with $rc"
 

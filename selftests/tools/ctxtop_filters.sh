@@ -17,12 +17,13 @@ out=/tmp/ctxtop_filters.$$
 # -- cgroup: one ctxdemo inside, one outside
 cg=/sys/fs/cgroup/ctxtop-test
 if mkdir -p $cg 2>/dev/null && [ -f $cg/cgroup.procs ]; then
-	sh -c "echo \$\$ > $cg/cgroup.procs && exec ctxdemo 4" >/dev/null &
+	sh -c "echo \$\$ > $cg/cgroup.procs && exec ctxdemo 600" >/dev/null &
 	inside=$!
-	ctxdemo 4 >/dev/null &
+	ctxdemo 600 >/dev/null &
 	outside=$!
 	ctxtop -b -c $cg -r 200 1 2 >"$out" 2>&1
 	rc=$?
+	kill $inside $outside
 	wait $inside $outside
 	pids=$(row_pids "$out" | tr '\n' ' ')
 	ok=1
@@ -38,15 +39,20 @@ fi
 # -- PID namespace: ctxdemo shows under its PID in the namespace, and the
 # host's busy loop of "true" processes, outside it, does not show at all
 if unshare -p -f -m true 2>/dev/null; then
-	sh -c 'end=$(($(date +%s) + 4)); while [ $(date +%s) -lt $end ]; do true; done' &
+	sh -c 'while :; do true; done' &
 	loop=$!
 	unshare -p -f -m sh -c '
 		mount -t proc proc /proc
-		ctxdemo 3 >/dev/null &
-		echo "demo $!"
+		ctxdemo 600 >/dev/null &
+		demo=$!
+		echo "demo $demo"
 		ctxtop -b -r 200 1 2
-		wait' >"$out" 2>&1
+		rc=$?
+		kill $demo
+		wait $demo
+		exit $rc' >"$out" 2>&1
 	rc=$?
+	kill $loop
 	wait $loop
 	ns_demo=$(awk '/^demo / { print $2 }' "$out")
 	rows=$(awk '/^ *PID COMM/ { n = 0; delete p; r = 1; next }
