@@ -51,8 +51,10 @@ struct {
 
 /*
  * A fault in progress, per thread, kept across VM_FAULT_RETRY.  ts == 0:
- * none.  The entry stays when the fault completes, so the thread's next
- * fault reuses it in place: no insert or delete on the fault path.
+ * none.  It stays when the fault completes, so the thread's next fault
+ * reuses it in place.  The fentry path keeps it in task-local storage;
+ * the kprobe path, for kernels where only tracing programs may use task
+ * storage, in a hash by thread ID.  ctxtop creates only the one it uses.
  */
 struct fault_start {
 	u64 ts;
@@ -60,6 +62,13 @@ struct fault_start {
 	u32 tgid;
 	bool retrying;
 };
+
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct fault_start);
+} fault_task SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -152,13 +161,28 @@ static __always_inline u32 log2l(u64 v)
 	return r;
 }
 
-static __always_inline int fault_enter(unsigned long address)
+/* This thread's fault_start, from task storage (@task) or the hash. */
+static __always_inline struct fault_start *fault_start_of(bool task,
+							  bool create)
 {
+	static const struct fault_start zero;
 	u32 tid = (u32)bpf_get_current_pid_tgid();
-	struct fault_start *s, n = {};
+
+	if (task)
+		return bpf_task_storage_get(&fault_task, bpf_get_current_task_btf(),
+					    0, create ?
+					    BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+	if (create)
+		return bpf_map_lookup_or_try_init(&fault_starts, &tid, &zero);
+	return bpf_map_lookup_elem(&fault_starts, &tid);
+}
+
+static __always_inline int fault_enter(unsigned long address, bool task)
+{
+	struct fault_start *s;
 	u32 tgid;
 
-	s = bpf_map_lookup_elem(&fault_starts, &tid);
+	s = fault_start_of(task, false);
 	if (s && s->ts && s->retrying && s->address == address) {
 		/* the retry of a fault we are already timing */
 		s->retrying = false;
@@ -169,29 +193,25 @@ static __always_inline int fault_enter(unsigned long address)
 			s->ts = 0;
 		return 0;
 	}
-	if (s) {
-		s->ts = bpf_ktime_get_ns();
-		s->address = address;
-		s->tgid = tgid;
-		s->retrying = false;
+	if (!s)
+		s = fault_start_of(task, true);
+	if (!s)
 		return 0;
-	}
-	n.ts = bpf_ktime_get_ns();
-	n.address = address;
-	n.tgid = tgid;
-	bpf_map_update_elem(&fault_starts, &tid, &n, BPF_ANY);
+	s->ts = bpf_ktime_get_ns();
+	s->address = address;
+	s->tgid = tgid;
+	s->retrying = false;
 	return 0;
 }
 
-static __always_inline int fault_exit(u32 ret)
+static __always_inline int fault_exit(u32 ret, bool task)
 {
-	u32 tid = (u32)bpf_get_current_pid_tgid();
 	struct fault_start *s;
 	struct proc_stat *p;
 	struct ctx_stat *t;
 	u32 zero = 0, slot;
 
-	s = bpf_map_lookup_elem(&fault_starts, &tid);
+	s = fault_start_of(task, false);
 	if (!s || !s->ts)
 		return 0;
 	if (ret & VM_FAULT_RETRY) {
@@ -226,27 +246,27 @@ SEC("fentry/handle_mm_fault")
 int BPF_PROG(fault_fentry, struct vm_area_struct *vma, unsigned long address,
 	     unsigned int flags, struct pt_regs *regs)
 {
-	return regs ? fault_enter(address) : 0;
+	return regs ? fault_enter(address, true) : 0;
 }
 
 SEC("fexit/handle_mm_fault")
 int BPF_PROG(fault_fexit, struct vm_area_struct *vma, unsigned long address,
 	     unsigned int flags, struct pt_regs *regs, vm_fault_t ret)
 {
-	return regs ? fault_exit(ret) : 0;
+	return regs ? fault_exit(ret, true) : 0;
 }
 
 SEC("kprobe/handle_mm_fault")
 int BPF_KPROBE(fault_kprobe, struct vm_area_struct *vma, unsigned long address,
 	       unsigned int flags, struct pt_regs *regs)
 {
-	return regs ? fault_enter(address) : 0;
+	return regs ? fault_enter(address, false) : 0;
 }
 
 SEC("kretprobe/handle_mm_fault")
 int BPF_KRETPROBE(fault_kretprobe, long ret)
 {
-	return fault_exit(ret);
+	return fault_exit(ret, false);
 }
 
 /* Last resort: count fault exceptions, with no latency. */

@@ -48,16 +48,20 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		prog_off(obj->progs.fault_kprobe);
 		prog_off(obj->progs.fault_kretprobe);
 		prog_off(obj->progs.fault_tp);
+		bpf_map__set_autocreate(obj->maps.fault_starts, false);
 	} else if (kprobe_exists("handle_mm_fault")) {
 		h->fault_hook = "kprobe";
 		prog_off(obj->progs.fault_fentry);
 		prog_off(obj->progs.fault_fexit);
 		prog_off(obj->progs.fault_tp);
+		bpf_map__set_autocreate(obj->maps.fault_task, false);
 	} else {
 		prog_off(obj->progs.fault_fentry);
 		prog_off(obj->progs.fault_fexit);
 		prog_off(obj->progs.fault_kprobe);
 		prog_off(obj->progs.fault_kretprobe);
+		bpf_map__set_autocreate(obj->maps.fault_task, false);
+		bpf_map__set_autocreate(obj->maps.fault_starts, false);
 		h->why[F_LATENCY] = "handle_mm_fault cannot be traced";
 		if (tracepoint_exists("exceptions", "page_fault_user")) {
 			h->fault_hook = "tracepoint";
