@@ -14,7 +14,6 @@ ROOTFS := $(OUTPUT)/rootfs
 export OUTPUT
 
 CLANG ?= clang-19
-LLVM_STRIP ?= llvm-strip-19
 BPFTOOL ?= bpftool
 CC := gcc
 ARCH := x86
@@ -33,6 +32,11 @@ BENCHES := ctxbench
 BPF_TESTS := cow_copy ctxtop
 # Tests of the tools themselves, run in the guest as they are.
 TOOL_TESTS := $(wildcard selftests/tools/*.sh)
+
+# What goes into the guest: /usr/bin, the BPF selftests, the BPF objects.
+GUEST_BINS = $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES))
+GUEST_TESTS = $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS))
+GUEST_BPF_OBJS = $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS))
 
 # Helpers every BPF program links (libbpf-tools' names), and ctxtop's hook
 # choice, shared by ctxtop, ctxbench and ctxtop's selftest.
@@ -183,15 +187,11 @@ $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
 
-userspace: $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
-	   $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
-	   $(OUTPUT)/selftests/carry/exit_with
+userspace: $(GUEST_BINS) $(GUEST_TESTS) $(OUTPUT)/selftests/carry/exit_with
 
 # ---- the guest's initramfs: busybox + tools + tests + BPF objects
 
-INITRAMFS_DEPS := $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
-	$(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
-	$(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
+INITRAMFS_DEPS := $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_BPF_OBJS) \
 	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) selftests/tools/tap.inc \
 	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
 
@@ -203,14 +203,11 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 	$(Q)rm -rf $(ROOTFS)
 	$(Q)mkdir -p $(ROOTFS)/usr/bin $(ROOTFS)/usr/lib/ctxkit/bpf \
 		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf
-	$(Q)install -m 0755 $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES)) \
-		$(ROOTFS)/usr/bin/
+	$(Q)install -m 0755 $(GUEST_BINS) $(ROOTFS)/usr/bin/
 	$(Q)install -m 0755 tools/demo/demo.sh $(ROOTFS)/usr/bin/ctxkit-demo
-	$(Q)install -m 0644 $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS)) \
-		$(ROOTFS)/usr/lib/ctxkit/bpf/
+	$(Q)install -m 0644 $(GUEST_BPF_OBJS) $(ROOTFS)/usr/lib/ctxkit/bpf/
 	$(Q)install -m 0755 selftests/run_tests.sh $(ROOTFS)/usr/lib/ctxkit/selftests/
-	$(Q)install -m 0755 $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS)) \
-		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
+	$(Q)install -m 0755 $(GUEST_TESTS) $(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
 	$(Q)install -D -m 0755 -t $(ROOTFS)/usr/lib/ctxkit/selftests/tools \
 		$(TOOL_TESTS)
 	$(Q)install -m 0644 selftests/tools/tap.inc \
