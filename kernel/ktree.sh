@@ -9,6 +9,7 @@
 #                     then apply kernel/series with git am (branch "ctxkit")
 #   ktree.sh config   tinyconfig + vmlinux-config/*.config, verified
 #   ktree.sh build    tree + config + bzImage (ccache)
+#   ktree.sh headers  the built tree's uapi headers into $OUTPUT/uapi
 #   ktree.sh export   git format-patch pristine..ctxkit back into kernel/
 #   ktree.sh check    apply the series to pristine source in a scratch
 #                     worktree and run checkpatch.pl --strict on each patch
@@ -161,6 +162,11 @@ cmd_build() {
 	say BZIMAGE "$KBUILD/arch/x86/boot/bzImage"
 }
 
+cmd_headers() {
+	make -s -C "$SRC" O="$KBUILD" ARCH=x86_64 headers_install \
+		INSTALL_HDR_PATH="$OUT/uapi"
+}
+
 cmd_export() {
 	[ -d "$SRC/.git" ] || die "no kernel tree at $SRC - run 'make kernel-tree'"
 	git_src diff --quiet HEAD || die "$SRC has uncommitted changes; commit them first"
@@ -211,8 +217,9 @@ case ${1:-} in
 tree)	cmd_tree ;;
 config)	cmd_tree; cmd_config ;;
 build)	cmd_build ;;
+headers) cmd_headers ;;
 export)	cmd_export ;;
 check)	cmd_check ;;
 version) src_version ;;
-*)	echo "usage: ${0##*/} tree|config|build|export|check|version" >&2; exit 2 ;;
+*)	echo "usage: ${0##*/} tree|config|build|headers|export|check|version" >&2; exit 2 ;;
 esac
