@@ -10,6 +10,8 @@
 OUTPUT ?= $(CURDIR)/.output
 KBUILD := $(OUTPUT)/kbuild
 VMLINUX := $(KBUILD)/vmlinux
+# The patched kernel's uapi headers: new syscalls, flags and structs.
+UAPI := $(OUTPUT)/uapi/include
 ROOTFS := $(OUTPUT)/rootfs
 export OUTPUT
 
@@ -28,14 +30,20 @@ TOOLS := cowstat ctxtop
 DEMOS := ctxdemo
 # tools/bench/NAME.c
 BENCHES := ctxbench
+# tools/bench/NAME.c without BPF: the kernel features against their peers.
+SYSCALL_BENCHES := mmbench
 # selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
+# selftests/mm/NAME.c: the kernel features themselves, no BPF.
+MM_TESTS := mmcontext
 # Tests of the tools themselves, run in the guest as they are.
 TOOL_TESTS := $(wildcard selftests/tools/*.sh)
 
 # What goes into the guest: /usr/bin, the BPF selftests, the BPF objects.
-GUEST_BINS = $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES))
+GUEST_BINS = $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES) \
+	$(SYSCALL_BENCHES))
 GUEST_TESTS = $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS))
+GUEST_MM_TESTS = $(addprefix $(OUTPUT)/selftests/mm/,$(MM_TESTS))
 GUEST_BPF_OBJS = $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS))
 
 # Helpers every BPF program links (libbpf-tools' names), and ctxtop's hook
@@ -44,7 +52,8 @@ HELPERS := $(OUTPUT)/helpers/trace_helpers.o
 CTXTOP_HOOKS := $(OUTPUT)/helpers/ctxtop_hooks.o
 
 # Per program NAME (selftests: test_NAME): the skeletons it includes, the
-# objects it links beyond $(HELPERS), and extra libraries.
+# objects it links beyond $(HELPERS), extra libraries, extra compiler
+# flags and other files it needs first.
 cowstat_SKELS := cowstat
 ctxtop_SKELS := ctxtop
 ctxtop_OBJS := $(CTXTOP_HOOKS)
@@ -54,6 +63,11 @@ ctxbench_OBJS := $(CTXTOP_HOOKS)
 test_cow_copy_SKELS := cowstat
 test_ctxtop_SKELS := ctxtop
 test_ctxtop_OBJS := $(CTXTOP_HOOKS)
+test_ctxtop_CFLAGS := -isystem $(UAPI)
+test_ctxtop_DEPS := $(UAPI)/linux/mmcontext.h
+
+# What make bench runs in the guest, one shell command line.
+BENCH ?= ctxbench $(BENCH_ARGS) && mmbench
 
 ifeq ($(V),1)
 Q =
@@ -75,7 +89,8 @@ help:
 	@echo 'make run            boot the patched kernel and run the demo'
 	@echo 'make check          boot and run every selftest'
 	@echo 'make vm             interactive shell in the guest'
-	@echo 'make bench          ctxtop'"'"'s overhead, as ratios (tools/bench)'
+	@echo 'make bench          every benchmark, as ratios (tools/bench);'
+	@echo '                    BENCH="mmbench -q" runs just that one'
 	@echo 'make deps           install missing Debian packages (root)'
 	@echo 'make kernel         unpack, patch, configure and build bzImage'
 	@echo 'make kernel-tree    git tree of linux-source-6.12 + kernel/series'
@@ -118,7 +133,7 @@ vm: build
 	$(Q)selftests/vmtest.sh -s
 
 bench: build
-	$(Q)selftests/vmtest.sh -t 3600 -- ctxbench $(BENCH_ARGS)
+	$(Q)selftests/vmtest.sh -t 3600 -- sh -c '$(BENCH)'
 
 # ---- BPF: vmlinux.h from the patched kernel's BTF, CO-RE objects, skeletons
 
@@ -148,8 +163,8 @@ $(OUTPUT)/helpers/%.o: tools/%.c tools/%.h
 $(CTXTOP_HOOKS): $(OUTPUT)/bpf/ctxtop.skel.h tools/trace_helpers.h
 
 # $(call link,NAME): link $< with NAME's objects, the helpers and libbpf
-link = $(CC) $(CFLAGS) $(INCLUDES) $< $($(1)_OBJS) $(HELPERS) -o $@ \
-	$(LDLIBS) $($(1)_LDLIBS)
+link = $(CC) $(CFLAGS) $($(1)_CFLAGS) $(INCLUDES) $< $($(1)_OBJS) \
+	$(HELPERS) -o $@ $(LDLIBS) $($(1)_LDLIBS)
 
 $(addprefix $(OUTPUT)/bin/,$(TOOLS)): $(OUTPUT)/bin/%: tools/%.c $(HELPERS) \
 					    $(wildcard bpf/*.h)
@@ -176,22 +191,43 @@ $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
 
 # $(call link_deps,TARGET,NAME): TARGET needs NAME's skeletons and objects
 define link_deps
-$(1): $(foreach s,$($(2)_SKELS),$(OUTPUT)/bpf/$(s).skel.h) $($(2)_OBJS)
+$(1): $(foreach s,$($(2)_SKELS),$(OUTPUT)/bpf/$(s).skel.h) $($(2)_OBJS) \
+	$($(2)_DEPS)
 endef
 $(foreach t,$(TOOLS) $(BENCHES),$(eval $(call link_deps,$(OUTPUT)/bin/$(t),$(t))))
 $(foreach t,$(BPF_TESTS),$(eval \
 	$(call link_deps,$(OUTPUT)/selftests/bpf/$(t),test_$(t))))
+
+$(UAPI)/linux/mmcontext.h: $(VMLINUX)
+	$(call msg,HEADERS,$(UAPI))
+	$(Q)kernel/ktree.sh headers
+
+# Programs that call the new syscalls: static, against the uapi headers.
+syscall_prog = $(CC) $(CFLAGS) -isystem $(UAPI) $< -o $@ -static -pthread
+
+$(GUEST_MM_TESTS): $(OUTPUT)/selftests/mm/%: selftests/mm/%.c \
+		   selftests/harness.h $(UAPI)/linux/mmcontext.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(syscall_prog)
+
+$(addprefix $(OUTPUT)/bin/,$(SYSCALL_BENCHES)): $(OUTPUT)/bin/%: \
+		tools/bench/%.c $(UAPI)/linux/mmcontext.h
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(syscall_prog)
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
 
-userspace: $(GUEST_BINS) $(GUEST_TESTS) $(OUTPUT)/selftests/carry/exit_with
+userspace: $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_MM_TESTS) \
+	$(OUTPUT)/selftests/carry/exit_with
 
 # ---- the guest's initramfs: busybox + tools + tests + BPF objects
 
-INITRAMFS_DEPS := $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_BPF_OBJS) \
+INITRAMFS_DEPS := $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_MM_TESTS) $(GUEST_BPF_OBJS) \
 	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) selftests/tools/tap.inc \
 	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
 
@@ -202,12 +238,14 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 	$(call msg,CPIO,$@)
 	$(Q)rm -rf $(ROOTFS)
 	$(Q)mkdir -p $(ROOTFS)/usr/bin $(ROOTFS)/usr/lib/ctxkit/bpf \
-		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf
+		$(ROOTFS)/usr/lib/ctxkit/selftests/bpf \
+		$(ROOTFS)/usr/lib/ctxkit/selftests/mm
 	$(Q)install -m 0755 $(GUEST_BINS) $(ROOTFS)/usr/bin/
 	$(Q)install -m 0755 tools/demo/demo.sh $(ROOTFS)/usr/bin/ctxkit-demo
 	$(Q)install -m 0644 $(GUEST_BPF_OBJS) $(ROOTFS)/usr/lib/ctxkit/bpf/
 	$(Q)install -m 0755 selftests/run_tests.sh $(ROOTFS)/usr/lib/ctxkit/selftests/
 	$(Q)install -m 0755 $(GUEST_TESTS) $(ROOTFS)/usr/lib/ctxkit/selftests/bpf/
+	$(Q)install -m 0755 $(GUEST_MM_TESTS) $(ROOTFS)/usr/lib/ctxkit/selftests/mm/
 	$(Q)install -D -m 0755 -t $(ROOTFS)/usr/lib/ctxkit/selftests/tools \
 		$(TOOL_TESTS)
 	$(Q)install -m 0644 selftests/tools/tap.inc \
@@ -217,6 +255,7 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 clean:
 	$(call msg,CLEAN,$(OUTPUT) except linux/ kbuild/ ccache/)
 	$(Q)rm -rf $(OUTPUT)/bpf $(OUTPUT)/bin $(OUTPUT)/helpers $(OUTPUT)/selftests \
+		$(OUTPUT)/uapi \
 		$(ROOTFS) $(OUTPUT)/initramfs.cpio $(OUTPUT)/tmp
 
 distclean:

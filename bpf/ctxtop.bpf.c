@@ -323,6 +323,44 @@ int BPF_PROG(file_fault, unsigned long address, unsigned long pgoff, bool write,
 	return 0;
 }
 
+/*
+ * mmcontext.  Dirty pages count against the process that made the
+ * change, which is the snapshot's owner unless another process wrote
+ * through process_vm_writev() or /proc/PID/mem.
+ */
+SEC("tp_btf/mmcontext_save")
+int BPF_PROG(mmcontext_save, unsigned int nr_vmas, unsigned long nr_pages)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count2(tgid, CTR_MMC_SAVE, 1, CTR_MMC_ARMED, nr_pages);
+	return 0;
+}
+
+SEC("tp_btf/mmcontext_dirty")
+int BPF_PROG(mmcontext_dirty, unsigned long address, unsigned int why)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count(tgid, CTR_MMC_DIRTY, 1);
+	return 0;
+}
+
+SEC("tp_btf/mmcontext_rollback")
+int BPF_PROG(mmcontext_rollback, unsigned long restored, unsigned long emptied,
+	     unsigned int unmapped, int err)
+{
+	u32 tgid;
+
+	if (err || !want(&tgid))
+		return 0;
+	count2(tgid, CTR_MMC_ROLLBACK, 1, CTR_MMC_RESTORED, restored);
+	count(tgid, CTR_MMC_EMPTIED, emptied);
+	return 0;
+}
+
 /* brk: the syscall tracepoints, with mm->brk read on the way in. */
 SEC("tp/syscalls/sys_enter_brk")
 int brk_enter(struct trace_event_raw_sys_enter *ctx)

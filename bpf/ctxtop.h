@@ -22,6 +22,12 @@ enum ctr {
 	CTR_BRK_GROW,		/* brk() calls that grew the heap */
 	CTR_BRK_SHRINK,		/* brk() calls that shrank it */
 	CTR_FILE_SHARED,	/* faults on shared file mappings */
+	CTR_MMC_SAVE,		/* mmcontext snapshots taken */
+	CTR_MMC_ARMED,		/*   ... and the pages they armed */
+	CTR_MMC_DIRTY,		/* pages changed since snapshot or rollback */
+	CTR_MMC_ROLLBACK,	/* rollbacks (and restores) that succeeded */
+	CTR_MMC_RESTORED,	/*   ... pages they mapped back */
+	CTR_MMC_EMPTIED,	/*   ... pages they emptied */
 	NR_CTRS,
 };
 

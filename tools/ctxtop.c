@@ -35,6 +35,7 @@ static struct env {
 	pid_t pid;
 	const char *cgroup;
 	const char *sort;
+	const char *view;
 	const char *name_filter;
 	double interval;
 	long times;
@@ -44,7 +45,7 @@ static struct env {
 } env = {
 	.interval = 1.0,
 	.times = LONG_MAX,
-	.sort = "FLT/s",
+	.view = "faults",
 };
 
 static volatile sig_atomic_t exiting;
@@ -53,16 +54,20 @@ const char *argp_program_version = "ctxtop 0.1";
 const char argp_program_doc[] =
 "Show page faults, fault latency and other memory events per process.\n"
 "\n"
-"USAGE: ctxtop [-b] [-p PID] [-c CGROUP] [-s COLUMN] [-r ROWS] [-v]\n"
-"              [interval] [count]\n"
+"USAGE: ctxtop [-b] [-p PID] [-c CGROUP] [-V VIEW] [-s COLUMN] [-r ROWS]\n"
+"              [-v] [interval] [count]\n"
 "\n"
-"Columns: FLT/s faults/s, P50 and P99 fault latency, COW/s copy-on-write\n"
-"copies/s, 1ST/s first-touch anonymous allocations/s, STACK stack pages\n"
-"grown, BRK+ and BRK- brk() grows and shrinks, SHF/s faults/s on shared\n"
-"file mappings.  Counts are per interval.  A column whose kernel hook is\n"
-"missing shows '-', and the header says why.\n"
+"View 'faults' (the default): FLT/s faults/s, P50 and P99 fault latency,\n"
+"COW/s copy-on-write copies/s, 1ST/s first-touch anonymous allocations/s,\n"
+"STACK stack pages grown, BRK+ and BRK- brk() grows and shrinks, SHF/s\n"
+"faults/s on shared file mappings.\n"
+"View 'snap' (mmcontext): SAVE snapshots taken, ARMED pages they armed,\n"
+"DIRTY/s pages changed since a snapshot, RBK rollbacks, RST/s pages put\n"
+"back, EMP/s pages emptied by rollbacks.\n"
+"Counts are per interval.  A column whose kernel hook is missing shows\n"
+"'-', and the header says why.\n"
 "\n"
-"Keys: < > sort column, / filter by name, p pause, q quit.\n"
+"Keys: < > sort column, v next view, / filter by name, p pause, q quit.\n"
 "\n"
 "EXAMPLES:\n"
 "    ctxtop              # interactive, 1 second updates\n"
@@ -74,7 +79,8 @@ static const struct argp_option opts[] = {
 	{ "batch", 'b', NULL, 0, "Batch mode: plain text, no terminal control", 0 },
 	{ "pid", 'p', "PID", 0, "Only this process", 0 },
 	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
-	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s)", 0 },
+	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap", 0 },
+	{ "sort", 's', "COLUMN", 0, "Sort by this column (default: the view's first)", 0 },
 	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
@@ -106,6 +112,9 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 's':
 		env.sort = arg;
+		break;
+	case 'V':
+		env.view = arg;
 		break;
 	case 'r':
 		if (parse_long(arg, 1, 100000, &val))
@@ -140,6 +149,12 @@ static struct ctxtop_hooks hooks;
 
 enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT };
 
+/* Views: sets of columns that each fit 80 columns. */
+enum view { V_FAULTS = 1, V_SNAP = 2, V_ALL = V_FAULTS | V_SNAP };
+static const char *const view_names[] = { "faults", "snap" };
+#define NR_VIEWS	2
+static int view = V_FAULTS;
+
 /* A new column is one line here. */
 static const struct column {
 	const char *name;
@@ -147,18 +162,25 @@ static const struct column {
 	enum col_kind kind;
 	int arg;		/* counter, or percentile for COL_LAT */
 	enum feature needs;
+	int views;
 } columns[] = {
-	{ "PID",	7,  COL_PID,   0,		F_FAULTS },
-	{ "COMM",	12, COL_COMM,  0,		F_FAULTS },
-	{ "FLT/s",	7,  COL_RATE,  CTR_FAULTS,	F_FAULTS },
-	{ "P50",	6,  COL_LAT,   50,		F_LATENCY },
-	{ "P99",	6,  COL_LAT,   99,		F_LATENCY },
-	{ "COW/s",	6,  COL_RATE,  CTR_COW,		F_COW },
-	{ "1ST/s",	6,  COL_RATE,  CTR_ANON,	F_ANON },
-	{ "STACK",	5,  COL_COUNT, CTR_STACK_PAGES,	F_STACK },
-	{ "BRK+",	4,  COL_COUNT, CTR_BRK_GROW,	F_BRK },
-	{ "BRK-",	4,  COL_COUNT, CTR_BRK_SHRINK,	F_BRK },
-	{ "SHF/s",	6,  COL_RATE,  CTR_FILE_SHARED,	F_FILE },
+	{ "PID",	7,  COL_PID,   0,		 F_FAULTS,    V_ALL },
+	{ "COMM",	12, COL_COMM,  0,		 F_FAULTS,    V_ALL },
+	{ "FLT/s",	7,  COL_RATE,  CTR_FAULTS,	 F_FAULTS,    V_FAULTS },
+	{ "P50",	6,  COL_LAT,   50,		 F_LATENCY,   V_FAULTS },
+	{ "P99",	6,  COL_LAT,   99,		 F_LATENCY,   V_FAULTS },
+	{ "COW/s",	6,  COL_RATE,  CTR_COW,		 F_COW,	      V_FAULTS },
+	{ "1ST/s",	6,  COL_RATE,  CTR_ANON,	 F_ANON,      V_FAULTS },
+	{ "STACK",	5,  COL_COUNT, CTR_STACK_PAGES,	 F_STACK,     V_FAULTS },
+	{ "BRK+",	4,  COL_COUNT, CTR_BRK_GROW,	 F_BRK,	      V_FAULTS },
+	{ "BRK-",	4,  COL_COUNT, CTR_BRK_SHRINK,	 F_BRK,	      V_FAULTS },
+	{ "SHF/s",	6,  COL_RATE,  CTR_FILE_SHARED,	 F_FILE,      V_FAULTS },
+	{ "SAVE",	5,  COL_COUNT, CTR_MMC_SAVE,	 F_MMCONTEXT, V_SNAP },
+	{ "ARMED",	7,  COL_COUNT, CTR_MMC_ARMED,	 F_MMCONTEXT, V_SNAP },
+	{ "DIRTY/s",	7,  COL_RATE,  CTR_MMC_DIRTY,	 F_MMCONTEXT, V_SNAP },
+	{ "RBK",	6,  COL_COUNT, CTR_MMC_ROLLBACK, F_MMCONTEXT, V_SNAP },
+	{ "RST/s",	7,  COL_RATE,  CTR_MMC_RESTORED, F_MMCONTEXT, V_SNAP },
+	{ "EMP/s",	7,  COL_RATE,  CTR_MMC_EMPTIED,	 F_MMCONTEXT, V_SNAP },
 };
 #define NR_COLUMNS	((int)(sizeof(columns) / sizeof(columns[0])))
 
@@ -291,6 +313,27 @@ static int find_column(const char *name)
 	return -1;
 }
 
+static bool in_view(int c)
+{
+	return columns[c].views & view;
+}
+
+/* The next (dir 1) or previous (dir -1) column of the view after c. */
+static int step_column(int c, int dir)
+{
+	do
+		c = (c + dir + NR_COLUMNS) % NR_COLUMNS;
+	while (!in_view(c));
+	return c;
+}
+
+/* Switch to view v, sorting by its first counter column. */
+static void set_view(int v)
+{
+	view = v;
+	sort_col = step_column(1, 1);	/* past PID and COMM */
+}
+
 /* ---- reading the maps ------------------------------------------------ */
 
 struct sample {
@@ -404,6 +447,7 @@ static int draw_header(const struct out *o, const struct sample *a,
 		       const struct sample *b, bool paused)
 {
 	char flt[16], cow[16], anon[16], shf[16], p50[16], p99[16], ev[16];
+	char dirty[16], rst[16];
 	char clock[16], unavail[128] = "";
 	struct ctx_stat d;
 	time_t now = time(NULL);
@@ -437,6 +481,17 @@ static int draw_header(const struct out *o, const struct sample *a,
 		(unsigned long long)(b->total.ctr[CTR_BRK_SHRINK] -
 				     a->total.ctr[CTR_BRK_SHRINK]),
 		shf, ev, cpu);
+	if (view == V_SNAP) {
+		fmt_num(dirty, sizeof(dirty), rate(a, b, CTR_MMC_DIRTY));
+		fmt_num(rst, sizeof(rst), rate(a, b, CTR_MMC_RESTORED));
+		o->line(y++, "mmcontext: saves %llu  rollbacks %llu  dirty %s/s  "
+			"restored %s/s",
+			(unsigned long long)(b->total.ctr[CTR_MMC_SAVE] -
+					     a->total.ctr[CTR_MMC_SAVE]),
+			(unsigned long long)(b->total.ctr[CTR_MMC_ROLLBACK] -
+					     a->total.ctr[CTR_MMC_ROLLBACK]),
+			dirty, rst);
+	}
 	for (i = 0; i < NR_FEATURES; i++) {
 		size_t len = strlen(unavail);
 
@@ -462,9 +517,11 @@ static void draw_rows(const struct out *o, int y)
 	max = env.rows ? env.rows : (o->height ? o->height - y - 2 : 20);
 	len = 0;
 	for (c = 0; c < NR_COLUMNS; c++)
-		len += snprintf(line + len, sizeof(line) - len,
-				columns[c].kind == COL_COMM ? "%s%-*s" : "%s%*s",
-				c ? " " : "", columns[c].width, columns[c].name);
+		if (in_view(c))
+			len += snprintf(line + len, sizeof(line) - len,
+					columns[c].kind == COL_COMM ?
+					"%s%-*s" : "%s%*s", c ? " " : "",
+					columns[c].width, columns[c].name);
 	o->line(++y, "%s", line);
 
 	for (i = 0; i < nr_rows && shown < max; i++) {
@@ -472,6 +529,8 @@ static void draw_rows(const struct out *o, int y)
 			continue;
 		len = 0;
 		for (c = 0; c < NR_COLUMNS; c++) {
+			if (!in_view(c))
+				continue;
 			fmt_cell(cell, sizeof(cell), &columns[c], &rows[i]);
 			len += snprintf(line + len, sizeof(line) - len,
 					columns[c].kind == COL_COMM ?
@@ -568,10 +627,13 @@ static bool wait_interval(bool *paused)
 			*paused = !*paused;
 			return true;
 		case '<':
-			sort_col = (sort_col + NR_COLUMNS - 1) % NR_COLUMNS;
+			sort_col = step_column(sort_col, -1);
 			return true;
 		case '>':
-			sort_col = (sort_col + 1) % NR_COLUMNS;
+			sort_col = step_column(sort_col, 1);
+			return true;
+		case 'v':
+			set_view(view == V_FAULTS ? V_SNAP : V_FAULTS);
 			return true;
 		case '/':
 			prompt_filter();
@@ -627,17 +689,27 @@ int main(int argc, char **argv)
 	};
 	struct sample samples[2] = {}, shown[2] = {};
 	struct ctxtop_bpf *obj;
-	int err, stats_fd = -1, cur = 0;
+	int i, err, stats_fd = -1, cur = 0;
 	bool paused = false, curses = false;
 	struct out out;
 
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
 		return err;
-	sort_col = find_column(env.sort);
-	if (sort_col < 0) {
-		fprintf(stderr, "ctxtop: no column %s (see --help)\n", env.sort);
+	for (i = 0; i < NR_VIEWS && strcmp(env.view, view_names[i]); i++)
+		;
+	if (i == NR_VIEWS) {
+		fprintf(stderr, "ctxtop: no view %s (faults, snap)\n", env.view);
 		return 1;
+	}
+	set_view(1 << i);
+	if (env.sort) {
+		sort_col = find_column(env.sort);
+		if (sort_col < 0 || !in_view(sort_col)) {
+			fprintf(stderr, "ctxtop: no column %s in view %s (see --help)\n",
+				env.sort, env.view);
+			return 1;
+		}
 	}
 
 	libbpf_set_print(libbpf_print_fn);

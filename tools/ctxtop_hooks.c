@@ -12,6 +12,7 @@ const char *const feature_names[NR_FEATURES] = {
 	[F_ANON]	= "first-touch",
 	[F_STACK]	= "stack",
 	[F_BRK]		= "brk",
+	[F_MMCONTEXT]	= "mmcontext",
 	[F_FILE]	= "shared-file",
 };
 
@@ -34,10 +35,15 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		{ "anon_alloc", F_ANON },
 		{ "stack_grow", F_STACK },
 		{ "file_fault", F_FILE },
+		{ "mmcontext_save", F_MMCONTEXT },
+		{ "mmcontext_dirty", F_MMCONTEXT },
+		{ "mmcontext_rollback", F_MMCONTEXT },
 	};
 	struct bpf_program *tp_progs[] = {
 		obj->progs.cow_copy, obj->progs.anon_alloc,
 		obj->progs.stack_grow, obj->progs.file_fault,
+		obj->progs.mmcontext_save, obj->progs.mmcontext_dirty,
+		obj->progs.mmcontext_rollback,
 	};
 	size_t i;
 

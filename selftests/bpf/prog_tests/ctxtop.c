@@ -2,7 +2,8 @@
 /*
  * ctxtop - each of ctxtop's BPF counters against ground truth from outside
  * BPF: getrusage(), /proc/self/maps and statm, the values brk() returns,
- * and what fork() semantics say must happen.
+ * mincore() and memcmp() after a rollback, and what fork() semantics say
+ * must happen.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -11,6 +12,7 @@
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/mmcontext.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
 #include "ctxtop_hooks.h"
@@ -408,6 +410,63 @@ TEST(lru_bound_holds)
 	/* the totals keep counting what the bounded map evicted */
 	ASSERT_GE(total, (__u64)nproc * (NPAGES / 8));
 	free(percpu);
+	ctxtop_bpf__destroy(obj);
+}
+
+/*
+ * mmcontext: snapshot, dirty some saved pages and populate some new ones,
+ * roll back.  The counters must equal what the test did; mincore() and
+ * memcmp() confirm the rollback did it.
+ */
+TEST(mmcontext_counts_match)
+{
+	const long dirty = 48, fresh = 80, saved = NPAGES - fresh;
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	unsigned char vec[NPAGES];
+	char *p = map_anon(NPAGES), *before;
+	struct proc_stat st;
+	long i, rss;
+
+	touch(p, saved);		/* the last `fresh` pages stay empty */
+	before = malloc(NPAGES * page_size);
+	ASSERT_TRUE(before);
+	memcpy(before, p, NPAGES * page_size);
+	warm_up(obj);
+	rss = rss_pages();
+
+	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE)) {
+		if (errno == ENOSYS)
+			SKIP("kernel has no mmcontext");
+		FAIL("mmcontext(SAVE): %s", strerror(errno));
+	}
+	/* Nothing else may write memory until the rollback. */
+	for (i = 0; i < dirty; i++)
+		p[i * 3 * page_size] = 2;
+	for (i = saved; i < NPAGES; i++)
+		p[i * page_size] = 3;
+	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK));
+
+	st = proc_stat(obj, getpid());
+	diag("armed %llu (rss %ld) dirty %llu restored %llu emptied %llu",
+	     (unsigned long long)st.s.ctr[CTR_MMC_ARMED], rss,
+	     (unsigned long long)st.s.ctr[CTR_MMC_DIRTY],
+	     (unsigned long long)st.s.ctr[CTR_MMC_RESTORED],
+	     (unsigned long long)st.s.ctr[CTR_MMC_EMPTIED]);
+	ASSERT_EQ(st.s.ctr[CTR_MMC_SAVE], 1);
+	ASSERT_EQ(st.s.ctr[CTR_MMC_ROLLBACK], 1);
+	ASSERT_EQ(st.s.ctr[CTR_MMC_DIRTY], dirty + (NPAGES - saved));
+	ASSERT_EQ(st.s.ctr[CTR_MMC_RESTORED], dirty);
+	ASSERT_EQ(st.s.ctr[CTR_MMC_EMPTIED], NPAGES - saved);
+	/* Armed: at least our pages, at most what was resident. */
+	ASSERT_GE(st.s.ctr[CTR_MMC_ARMED], saved);
+	ASSERT_LE(st.s.ctr[CTR_MMC_ARMED], rss);
+
+	/* mincore() first: reading an emptied page maps the zero page. */
+	ASSERT_OK(mincore(p, NPAGES * page_size, vec));
+	for (i = saved; i < NPAGES; i++)
+		ASSERT_EQ(vec[i] & 1, 0);
+	ASSERT_EQ(memcmp(p, before, NPAGES * page_size), 0);
+	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_DROP));
 	ctxtop_bpf__destroy(obj);
 }
 

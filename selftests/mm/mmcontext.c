@@ -1,0 +1,680 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mmcontext.c - selftests of mmcontext(2): snapshot and rollback of a
+ * process's own private memory.
+ *
+ * Every case checks memory against a copy taken before the save (memcmp),
+ * residency against mincore(), the break against sbrk(0), the layout
+ * against what mincore()/munmap() say is mapped, and leaks against the
+ * kernel's free page count.  None of it asks mmcontext what it did.
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <linux/mmcontext.h>
+
+#include "../harness.h"
+
+#define PAGE		4096UL
+#define HPAGE		(2UL << 20)
+
+/*
+ * Skip, not fail, on a kernel without mmcontext: ENOSYS, or a newer
+ * kernel that gave the number to another call (which won't say EINVAL
+ * to an unknown op the way mmcontext does).
+ */
+static long mmc(unsigned int op)
+{
+	static int have = -1;
+
+	if (have < 0) {
+		have = syscall(__NR_mmcontext, ~0u) == -1 && errno == EINVAL;
+		if (!have)
+			SKIP("this kernel has no mmcontext (syscall %d: %s)",
+			     __NR_mmcontext, strerror(errno));
+	}
+	return syscall(__NR_mmcontext, op);
+}
+
+/* mmcontext(op) must fail with err. */
+#define ASSERT_MMC_ERR(op, err) do {					\
+		long __r = mmc(op);					\
+		if (__r != -1 || errno != (err))			\
+			FAIL("mmcontext(%s) = %ld (%s), expected %s",	\
+			     #op, __r, __r ? strerror(errno) : "ok", #err); \
+	} while (0)
+
+#define ASSERT_MMC(op)	ASSERT_OK(mmc(op))
+
+/* Fill len bytes with a pattern that depends on seed and position. */
+static void fill(void *p, size_t len, unsigned int seed)
+{
+	uint32_t *w = p;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		w[i] = (uint32_t)(i * 2654435761u) ^ seed;
+}
+
+static void *map_anon(size_t len)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		FAIL("mmap %zu: %s", len, strerror(errno));
+	/* Count 4 KiB pages, unless a case is about THP. */
+	madvise(p, len, MADV_NOHUGEPAGE);
+	return p;
+}
+
+static void *dup_mem(const void *p, size_t len)
+{
+	void *copy = malloc(len);
+
+	if (!copy)
+		FAIL("malloc %zu", len);
+	memcpy(copy, p, len);
+	return copy;
+}
+
+/* Resident pages in [p, p + len), from mincore(). */
+static long resident(void *p, size_t len)
+{
+	unsigned char vec[len / PAGE];
+	long n = 0;
+	size_t i;
+
+	if (mincore(p, len, vec))
+		return -errno;
+	for (i = 0; i < len / PAGE; i++)
+		n += vec[i] & 1;
+	return n;
+}
+
+/* Is anything mapped at p?  mincore() says ENOMEM for holes. */
+static bool mapped(void *p)
+{
+	unsigned char v;
+
+	return mincore(p, PAGE, &v) == 0;
+}
+
+static void expect_same(const void *a, const void *b, size_t len,
+			const char *what)
+{
+	size_t i;
+
+	if (!memcmp(a, b, len))
+		return;
+	for (i = 0; i < len && ((char *)a)[i] == ((char *)b)[i]; i++)
+		;
+	FAIL("%s differs from the saved copy at byte %zu of %zu", what, i,
+	     len);
+}
+
+/* Save, scribble, roll back (op), compare: the core of every kind. */
+static void roundtrip(void *p, size_t len, unsigned int op, const char *what)
+{
+	void *before = dup_mem(p, len);
+
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, len, 0xdeadbeef);
+	ASSERT_TRUE(memcmp(p, before, len) != 0);
+	ASSERT_MMC(op);
+	expect_same(p, before, len, what);
+	/*
+	 * No free(): a block this size is its own mapping, and unmapping
+	 * it would make a still-armed snapshot stale (ESTALE).
+	 */
+}
+
+/* ---- errors ---------------------------------------------------------- */
+
+TEST(errno_einval_enoent_eexist)
+{
+	ASSERT_MMC_ERR(4, EINVAL);
+	ASSERT_MMC_ERR(0xffffffffu, EINVAL);
+	ASSERT_MMC_ERR(MMCONTEXT_RESTORE, ENOENT);
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, ENOENT);
+	ASSERT_MMC_ERR(MMCONTEXT_DROP, ENOENT);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_MMC_ERR(MMCONTEXT_SAVE, EEXIST);
+	ASSERT_MMC_ERR(77, EINVAL);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	ASSERT_MMC_ERR(MMCONTEXT_DROP, ENOENT);
+	/* RESTORE consumes the snapshot, ROLLBACK keeps it. */
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_MMC_ERR(MMCONTEXT_RESTORE, ENOENT);
+}
+
+/* ---- the kinds of memory --------------------------------------------- */
+
+static char data_buf[64 * 1024] = { 1, 2, 3 };
+static char bss_buf[64 * 1024];
+
+TEST(kind_anon_private)
+{
+	size_t len = 64 * PAGE;
+	char *p = map_anon(len);
+
+	fill(p, len, 1);
+	roundtrip(p, len, MMCONTEXT_ROLLBACK, "anon mapping");
+	/* Still armed: a second round on the same snapshot. */
+	fill(p + 5 * PAGE, PAGE, 2);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	fill(p, PAGE, 3);	/* and writable once the snapshot is gone */
+}
+
+TEST(kind_brk_heap)
+{
+	size_t len = 32 * PAGE;
+	char *p = sbrk(len);
+
+	ASSERT_TRUE(p != (void *)-1);
+	fill(p, len, 4);
+	roundtrip(p, len, MMCONTEXT_RESTORE, "brk heap");
+}
+
+TEST(kind_data)
+{
+	fill(data_buf, sizeof(data_buf), 5);
+	roundtrip(data_buf, sizeof(data_buf), MMCONTEXT_RESTORE, ".data");
+}
+
+TEST(kind_bss)
+{
+	/* Half never touched: rollback must make it zero again. */
+	fill(bss_buf, sizeof(bss_buf) / 2, 6);
+	roundtrip(bss_buf, sizeof(bss_buf), MMCONTEXT_RESTORE, ".bss");
+}
+
+TEST(kind_private_file)
+{
+	size_t len = 32 * PAGE;
+	char path[] = "/tmp/mmcontext.XXXXXX";
+	char *file = malloc(len), *p;
+	int fd = mkstemp(path);
+
+	ASSERT_OK(fd);
+	unlink(path);
+	fill(file, len, 7);
+	ASSERT_EQ(write(fd, file, len), (long)len);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	/* Some pages private copies already, some still the page cache. */
+	fill(p, len / 4, 8);
+	roundtrip(p, len, MMCONTEXT_RESTORE, "private file mapping");
+	/* The file itself never changed. */
+	ASSERT_EQ(pread(fd, p, len, 0), (long)len);
+	expect_same(p, file, len, "file");
+}
+
+static char *map_thp(size_t len)
+{
+	char *raw = mmap(NULL, len + HPAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p;
+
+	ASSERT_TRUE(raw != MAP_FAILED);
+	p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	ASSERT_OK(madvise(p, len, MADV_HUGEPAGE));
+	return p;
+}
+
+/* AnonHugePages of the mapping holding p, in kB, from smaps. */
+static long anon_huge_kb(void *p)
+{
+	char line[256];
+	long kb = -1;
+	bool in = false;
+	FILE *f = fopen("/proc/self/smaps", "r");
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (in && sscanf(line, "AnonHugePages: %ld kB", &kb) == 1)
+			break;
+	}
+	fclose(f);
+	return kb;
+}
+
+TEST(kind_thp)
+{
+	size_t len = 2 * HPAGE;
+	char *p = map_thp(len), *before;
+
+	fill(p, len, 9);
+	if (anon_huge_kb(p) < 2048)
+		SKIP("no THP here (AnonHugePages %ld kB)", anon_huge_kb(p));
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	/* A few bytes in each huge page, and a whole 4 KiB page. */
+	p[0] = p[HPAGE + 12345] = 0x5a;
+	fill(p + HPAGE - PAGE, PAGE, 10);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, before, len, "THP mapping");
+	fill(p, len, 11);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, len, "THP mapping, second round");
+}
+
+TEST(thp_populated_after_save_is_emptied)
+{
+	size_t len = 2 * HPAGE;
+	char *p = map_thp(len);
+
+	p[0] = 1;		/* first huge page populated at save */
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	memset(p + HPAGE, 0x77, HPAGE);	/* second one only after */
+	ASSERT_EQ(resident(p + HPAGE, HPAGE), (long)(HPAGE / PAGE));
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_EQ(resident(p + HPAGE, HPAGE), 0);
+	ASSERT_EQ(p[HPAGE + 100], 0);
+	ASSERT_EQ(p[0], 1);
+}
+
+/* ---- first touch, brk, layout ---------------------------------------- */
+
+TEST(first_touch_after_save_is_empty_again)
+{
+	size_t len = 64 * PAGE;
+	char *p = map_anon(len);
+	long i;
+
+	fill(p, len / 2, 12);	/* upper half never touched */
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, len, 13);
+	ASSERT_EQ(resident(p, len), 64);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_EQ(resident(p + len / 2, len / 2), 0);
+	for (i = len / 2; i < (long)len; i++)
+		if (p[i])
+			FAIL("byte %ld is %d after rollback, not 0", i, p[i]);
+}
+
+TEST(brk_grown_then_shrunk)
+{
+	char *base = sbrk(0), *top;
+	char *heap = sbrk(8 * PAGE);
+	char *before;
+
+	ASSERT_TRUE(heap != (void *)-1);
+	fill(heap, 8 * PAGE, 14);
+	base = sbrk(0);
+	before = dup_mem(heap, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+
+	/* Grow by 1 MiB, use it, give half of it back, scribble below. */
+	top = sbrk(256 * PAGE);
+	ASSERT_TRUE(top == base);
+	memset(top, 0xab, 256 * PAGE);
+	ASSERT_TRUE(sbrk(-128 * (long)PAGE) != (void *)-1);
+	fill(heap, 8 * PAGE, 15);
+
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_TRUE(sbrk(0) == base);
+	ASSERT_TRUE(!mapped(base + PAGE));
+	expect_same(heap, before, 8 * PAGE, "heap");
+	/* The heap grows again from the restored break. */
+	top = sbrk(PAGE);
+	ASSERT_TRUE(top == base);
+	ASSERT_EQ(top[0], 0);
+}
+
+TEST(brk_shrunk_below_save_is_estale)
+{
+	char *heap = sbrk(8 * PAGE), *now;
+
+	ASSERT_TRUE(heap != (void *)-1);
+	fill(heap, 8 * PAGE, 16);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(heap, 4 * PAGE, 17);
+	ASSERT_TRUE(sbrk(-4 * (long)PAGE) != (void *)-1);
+	now = dup_mem(heap, 4 * PAGE);
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, ESTALE);
+	/* Nothing was rolled back: not memory, not the break. */
+	expect_same(heap, now, 4 * PAGE, "heap after a refused rollback");
+	ASSERT_TRUE(sbrk(0) == heap + 4 * PAGE);
+	ASSERT_MMC(MMCONTEXT_DROP);
+}
+
+TEST(mappings_created_after_save_are_gone)
+{
+	char *old = map_anon(4 * PAGE), *anon, *shared;
+
+	fill(old, 4 * PAGE, 18);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	anon = map_anon(16 * PAGE);
+	shared = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE,
+		      MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(shared != MAP_FAILED);
+	memset(anon, 1, 16 * PAGE);
+	memset(shared, 1, 4 * PAGE);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_TRUE(!mapped(anon));
+	ASSERT_TRUE(!mapped(anon + 15 * PAGE));
+	ASSERT_TRUE(!mapped(shared));
+	ASSERT_TRUE(mapped(old));
+}
+
+TEST(unmapped_after_save_is_estale)
+{
+	char *p = map_anon(8 * PAGE), *now;
+
+	fill(p, 8 * PAGE, 19);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, 4 * PAGE, 20);
+	ASSERT_OK(munmap(p + 4 * PAGE, 4 * PAGE));
+	/* Even mapped again at the same place, it is not the same memory. */
+	ASSERT_TRUE(mmap(p + 4 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+		    MAP_FAILED);
+	now = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC_ERR(MMCONTEXT_RESTORE, ESTALE);
+	expect_same(p, now, 8 * PAGE, "memory after a refused rollback");
+	ASSERT_MMC(MMCONTEXT_DROP);
+}
+
+TEST(mprotect_after_save)
+{
+	char *p = map_anon(8 * PAGE), *before, *now;
+
+	fill(p, 8 * PAGE, 21);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, 8 * PAGE, 22);
+	ASSERT_OK(mprotect(p + 2 * PAGE, 2 * PAGE, PROT_READ));
+	now = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, ESTALE);
+	expect_same(p, now, 8 * PAGE, "memory after a refused rollback");
+
+	/*
+	 * Protection put back: the layout matches again.  A page discarded
+	 * while read-only must still come back.
+	 */
+	ASSERT_OK(madvise(p + 2 * PAGE, PAGE, MADV_DONTNEED));
+	ASSERT_OK(mprotect(p + 2 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE));
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 8 * PAGE, "memory");
+}
+
+TEST(madvise_dontneed_after_save)
+{
+	char *p = map_anon(16 * PAGE), *before;
+
+	fill(p, 16 * PAGE, 23);
+	before = dup_mem(p, 16 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_OK(madvise(p, 16 * PAGE, MADV_DONTNEED));
+	ASSERT_EQ(p[PAGE], 0);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 16 * PAGE, "memory");
+}
+
+/* ---- many rollbacks, fork, threads ------------------------------------ */
+
+TEST(rollback_many_times)
+{
+	size_t len = 256 * PAGE;
+	char *p = map_anon(len), *before;
+	unsigned int seed = 1;
+	int i, j;
+
+	fill(p, len / 2, 24);
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (i = 0; i < 300; i++) {
+		for (j = 0; j < 16; j++) {
+			size_t off = (size_t)rand_r(&seed) % len;
+
+			p[off] = (char)(i + j + 1);
+		}
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+		if (memcmp(p, before, len))
+			FAIL("round %d: memory differs after rollback", i);
+	}
+	ASSERT_MMC(MMCONTEXT_DROP);
+}
+
+TEST(fork_with_live_snapshot)
+{
+	size_t len = 16 * PAGE;
+	char *p = map_anon(len), *before;
+	int to_child[2], to_parent[2], status;
+	char c;
+	pid_t pid;
+
+	fill(p, len, 25);
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	p[0] = 'P';			/* written before the fork */
+	ASSERT_OK(pipe(to_child));
+	ASSERT_OK(pipe(to_parent));
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		/* The snapshot is the parent's alone. */
+		if (mmc(MMCONTEXT_ROLLBACK) != -1 || errno != ENOENT)
+			_exit(10);
+		if (p[0] != 'P')
+			_exit(11);
+		p[PAGE] = 'C';
+		if (write(to_parent[1], "x", 1) != 1 ||
+		    read(to_child[0], &c, 1) != 1)
+			_exit(12);
+		/* Untouched by the parent's write and its rollback. */
+		_exit(p[0] == 'P' && p[PAGE] == 'C' &&
+		      p[2 * PAGE] == before[2 * PAGE] ? 0 : 13);
+	}
+	ASSERT_EQ(read(to_parent[0], &c, 1), 1);
+	ASSERT_EQ(p[PAGE], before[PAGE]);	/* not the child's 'C' */
+	p[2 * PAGE] = 'Q';
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, len, "parent memory");
+	ASSERT_EQ(write(to_child[1], "x", 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	ASSERT_EQ(WEXITSTATUS(status), 0);
+}
+
+struct worker {
+	char *mem;
+	size_t len;
+	unsigned int seed;
+};
+
+static void *scribble(void *arg)
+{
+	struct worker *w = arg;
+
+	fill(w->mem, w->len, w->seed);
+	return NULL;
+}
+
+TEST(threads_started_after_save)
+{
+	enum { NR = 4 };
+	size_t len = 64 * PAGE;
+	char *p = map_anon(NR * len), *before;
+	struct worker w[NR];
+	pthread_t tid[NR];
+	int i;
+
+	fill(p, NR * len, 26);
+	before = dup_mem(p, NR * len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (i = 0; i < NR; i++) {
+		w[i] = (struct worker){ p + i * len, len, 100 + i };
+		ASSERT_EQ(pthread_create(&tid[i], NULL, scribble, &w[i]), 0);
+	}
+	for (i = 0; i < NR; i++)
+		ASSERT_EQ(pthread_join(tid[i], NULL), 0);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, NR * len, "memory the threads wrote");
+}
+
+/*
+ * A thread keeps faulting on covered memory while the main thread saves
+ * and rolls back.  It runs on a MAP_SHARED stack, which is not covered,
+ * so the rollbacks do not pull its own stack from under it.
+ */
+static volatile int stop;
+
+static void *hammer(void *arg)
+{
+	volatile char *scratch = arg;
+	unsigned long i;
+
+	for (i = 0; !stop; i++)
+		scratch[(i * 4099) % (64 * PAGE)] = (char)i;
+	return NULL;
+}
+
+TEST(rollback_races_another_threads_faults)
+{
+	size_t len = 32 * PAGE, stack_len = 256 * 1024;
+	char *p = map_anon(len), *scratch = map_anon(64 * PAGE), *before;
+	void *stack = mmap(NULL, stack_len, PROT_READ | PROT_WRITE,
+			   MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pthread_attr_t attr;
+	pthread_t tid;
+	int i;
+
+	ASSERT_TRUE(stack != MAP_FAILED);
+	fill(p, len, 27);
+	before = dup_mem(p, len);
+	ASSERT_EQ(pthread_attr_init(&attr), 0);
+	ASSERT_EQ(pthread_attr_setstack(&attr, stack, stack_len), 0);
+	ASSERT_EQ(pthread_create(&tid, &attr, hammer, scratch), 0);
+	for (i = 0; i < 100; i++) {
+		ASSERT_MMC(MMCONTEXT_SAVE);
+		fill(p, len, 28 + i);
+		ASSERT_MMC(MMCONTEXT_RESTORE);
+		if (memcmp(p, before, len))
+			FAIL("round %d: memory differs after rollback", i);
+	}
+	stop = 1;
+	ASSERT_EQ(pthread_join(tid, NULL), 0);
+}
+
+/* ---- lifetime: exit, exec, no leaks ------------------------------------ */
+
+static long vmstat(const char *name)
+{
+	char key[64];
+	long val, ret = -1;
+	FILE *f = fopen("/proc/vmstat", "r");
+
+	if (!f)
+		return -1;
+	while (fscanf(f, "%63s %ld", key, &val) == 2)
+		if (!strcmp(key, name))
+			ret = val;
+	fclose(f);
+	return ret;
+}
+
+/* Children that save, dirty npages and then exit or exec, n times. */
+static void children_leave_snapshots(int n, size_t npages, bool do_exec)
+{
+	int i, status;
+
+	for (i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		ASSERT_OK(pid);
+		if (pid == 0) {
+			char *p = map_anon(npages * PAGE);
+
+			fill(p, npages * PAGE, 1);
+			if (mmc(MMCONTEXT_SAVE))
+				_exit(20);
+			fill(p, npages * PAGE, 2);
+			if (do_exec)
+				execl("/bin/true", "true", (char *)NULL);
+			_exit(do_exec ? 21 : 0);
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
+}
+
+static void expect_no_leak(bool do_exec)
+{
+	const int n = 50;
+	const size_t npages = 256;
+	long before, after, held;
+
+	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
+	children_leave_snapshots(2, npages, do_exec);	/* warm up */
+	before = vmstat("nr_free_pages");
+	children_leave_snapshots(n, npages, do_exec);
+	after = vmstat("nr_free_pages");
+	held = n * (long)npages;
+	diag("%s: nr_free_pages %ld -> %ld; a leak would hold >= %ld",
+	     do_exec ? "exec" : "exit", before, after, held);
+	/* Each snapshot held npages originals: none may stay behind. */
+	ASSERT_GE(after, before - held / 20);
+}
+
+TEST(exit_frees_snapshot)
+{
+	expect_no_leak(false);
+}
+
+TEST(exec_frees_snapshot)
+{
+	expect_no_leak(true);
+}
+
+/* ---- size ------------------------------------------------------------ */
+
+static uint32_t page_word(size_t page, unsigned int gen)
+{
+	return (uint32_t)(page * 2654435761u) ^ gen;
+}
+
+TEST(one_gib_resident)
+{
+	const size_t len = 1UL << 30, npages = len / PAGE;
+	unsigned int seed = 7;
+	uint32_t *w;
+	char *p;
+	size_t i;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (p == MAP_FAILED)
+		SKIP("cannot map 1 GiB: %s", strerror(errno));
+	for (i = 0; i < npages; i++)
+		*(uint32_t *)(p + i * PAGE) = page_word(i, 0);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (i = 0; i < 4096; i++) {
+		size_t pg = (size_t)rand_r(&seed) % npages;
+
+		*(uint32_t *)(p + pg * PAGE) = page_word(pg, 1);
+	}
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	for (i = 0; i < npages; i++) {
+		w = (uint32_t *)(p + i * PAGE);
+		if (*w != page_word(i, 0))
+			FAIL("page %zu: %#x after rollback, saved %#x", i, *w,
+			     page_word(i, 0));
+	}
+}
+
+TEST_MAIN()
