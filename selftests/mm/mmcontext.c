@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/mmcontext.h>
 
@@ -639,6 +640,94 @@ TEST(exit_frees_snapshot)
 TEST(exec_frees_snapshot)
 {
 	expect_no_leak(true);
+}
+
+/* ---- memory cgroup ---------------------------------------------------- */
+
+#define CG_ROOT	"/sys/fs/cgroup"
+
+static bool write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+/* A key of a memory.stat-like file, or memory.current's value (key NULL). */
+static long cg_read(const char *cg, const char *file, const char *key)
+{
+	char path[256], k[64];
+	long val, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!key) {
+		if (fscanf(f, "%ld", &val) == 1)
+			ret = val;
+	} else {
+		while (fscanf(f, "%63s %ld", k, &val) == 2)
+			if (!strcmp(k, key))
+				ret = val;
+	}
+	fclose(f);
+	return ret;
+}
+
+TEST(memcg_charged_and_enomem_at_limit)
+{
+	/* Big enough that the shadow dwarfs the per-CPU charge caches. */
+	const size_t len = 1UL << 30, shadow = len / HPAGE * PAGE;
+	const long slack = 2 * 64 * PAGE;	/* MEMCG_CHARGE_BATCH per CPU */
+	char cg[64], path[128], pid[16], val[32];
+	long cur0, cur1, cur2;
+	char *p, *before;
+
+	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
+	snprintf(cg, sizeof(cg), CG_ROOT "/mmcontext-%d", getpid());
+	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
+	    mkdir(cg, 0755))
+		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	snprintf(pid, sizeof(pid), "%d", getpid());
+	ASSERT_TRUE(write_file(path, pid));
+
+	p = map_anon(len);
+	memset(p, 1, len);
+	before = dup_mem(p, 16 * PAGE);
+
+	/* One shadow page per 2 MiB of mapped memory, charged to us. */
+	cur0 = cg_read(cg, "memory.current", NULL);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	cur1 = cg_read(cg, "memory.current", NULL);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	cur2 = cg_read(cg, "memory.current", NULL);
+	diag("memory.current %ld -> %ld on save -> %ld on drop; shadow %zu",
+	     cur0, cur1, cur2, shadow);
+	ASSERT_GE(cur1 - cur0, (long)shadow - slack);
+	ASSERT_LE(cur2, cur0 + slack);
+
+	/* Not enough room left for the shadow: ENOMEM, no OOM kill. */
+	snprintf(path, sizeof(path), "%s/memory.max", cg);
+	snprintf(val, sizeof(val), "%ld", cur2 + slack);
+	ASSERT_TRUE(write_file(path, val));
+	ASSERT_MMC_ERR(MMCONTEXT_SAVE, ENOMEM);
+	ASSERT_TRUE(write_file(path, "max"));
+	/* No partial snapshot was left, and memory is as it was. */
+	ASSERT_MMC_ERR(MMCONTEXT_DROP, ENOENT);
+	expect_same(p, before, 16 * PAGE, "memory after a failed save");
+	memset(p, 2, len);
+
+	ASSERT_OK(munmap(p, len));
+	ASSERT_TRUE(write_file(CG_ROOT "/cgroup.procs", pid));
+	ASSERT_OK(rmdir(cg));
 }
 
 /* ---- size ------------------------------------------------------------ */

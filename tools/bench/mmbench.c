@@ -17,6 +17,13 @@
  *         the written pages, memcpy from a pristine copy, and write-protect
  *         the copied pages again (see uffd_rollback()).
  *
+ * After the table, a breakdown of a fuzz iteration at each fuzz size:
+ * the DIRTY_PAGES writes right after a ROLLBACK (each a copy-on-write
+ * fault), the ROLLBACK that follows, and a ROLLBACK with nothing written;
+ * for uffd-wp, the writes (each a write-protect fault), the PAGEMAP_SCAN
+ * and the copy with re-arm.  With a null syscall for scale.  These are
+ * absolute times, to explain the ratios, not results in themselves.
+ *
  * Nothing that must survive a rollback may live in the heap, .data or .bss:
  * the timed loops keep their state on the stack, and nothing is printed
  * while a snapshot is armed.
@@ -24,7 +31,7 @@
  * Targets are reported, not asserted.  Exit status: 0 done, 1 memory was
  * wrong after a rollback, 2 usage or setup error, 4 no mmcontext (skip).
  *
- * USAGE: mmbench [-B] [-q | -s SIZE,...] [-t SECS] [-i ITERS]
+ * USAGE: mmbench [-B | -p] [-q | -s SIZE,...] [-t SECS] [-i ITERS]
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -60,13 +67,15 @@ static long ps;
 static double opt_secs = 0.3;
 static long opt_iters = 20;
 static bool opt_baselines_only;
+static bool opt_parts_only;
 static int met, missed;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: mmbench [-B] [-q | -s SIZE,...] [-t SECS] [-i ITERS]\n"
+"usage: mmbench [-B | -p] [-q | -s SIZE,...] [-t SECS] [-i ITERS]\n"
 "  -B          baselines only (no mmcontext calls; for stock kernels)\n"
+"  -p          the breakdown only, not the table\n"
 "  -q          quick: fuzz sizes 8M,64M only\n"
 "  -s SIZES    fuzz sizes, comma-separated, K/M/G suffix (default 8M,64M,1G)\n"
 "  -t SECS     minimum time per measurement (default 0.3)\n"
@@ -491,6 +500,188 @@ static int fuzz_uffd(void *arg)
 	return uffd_rollback(f->u, f->p, f->npages * ps);
 }
 
+/* ---- the breakdown ---- */
+
+#define NR_PARTS	3
+
+/* What a fuzz iteration's time goes to at one size; see print_parts(). */
+struct part_row {
+	long bytes;
+	long iters;		/* 0: not measured */
+	double us[NR_PARTS];
+};
+
+/* Sums in seconds; on the stack, as struct fuzz and for the same reason. */
+struct parts {
+	struct fuzz f;
+	long n;
+	double sum[NR_PARTS];
+	struct page_region vec[SCAN_VEC_LEN];
+};
+
+static void parts_add(struct parts *pt, const double *t)
+{
+	int i;
+
+	for (i = 0; i < NR_PARTS; i++)
+		pt->sum[i] += t[i + 1] - t[i];
+	pt->n++;
+}
+
+/* The writes (copy-on-write faults), ROLLBACK, ROLLBACK of nothing. */
+static int parts_ours(void *arg)
+{
+	struct parts *pt = arg;
+	double t[NR_PARTS + 1];
+
+	fuzz_pick(&pt->f);
+	t[0] = now();
+	fuzz_dirty(&pt->f);
+	t[1] = now();
+	if (mmctx(MMCONTEXT_ROLLBACK))
+		return -errno;
+	t[2] = now();
+	if (mmctx(MMCONTEXT_ROLLBACK))
+		return -errno;
+	t[3] = now();
+	parts_add(pt, t);
+	return 0;
+}
+
+/*
+ * The writes (write-protect faults), the PAGEMAP_SCAN that finds them,
+ * and the copy back with one UFFDIO_WRITEPROTECT per range: what
+ * uffd_rollback() does without rearm_by_scan, with the scan apart.
+ */
+static int parts_uffd(void *arg)
+{
+	struct parts *pt = arg;
+	struct fuzz *f = &pt->f;
+	struct pm_scan_arg scan = {
+		.size = sizeof(scan),
+		.flags = PM_SCAN_CHECK_WPASYNC,
+		.start = (uintptr_t)f->p,
+		.end = (uintptr_t)f->p + f->npages * ps,
+		.category_mask = PAGE_IS_WRITTEN,
+		.return_mask = PAGE_IS_WRITTEN,
+	};
+	struct uffdio_writeprotect wp = {
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	double t[NR_PARTS + 1];
+	long n, nr = 0, i;
+
+	fuzz_pick(f);
+	t[0] = now();
+	fuzz_dirty(f);
+	t[1] = now();
+	/* at most DIRTY_PAGES ranges, so the vector does not fill */
+	while (scan.start < scan.end && nr < SCAN_VEC_LEN) {
+		scan.vec = (uintptr_t)(pt->vec + nr);
+		scan.vec_len = SCAN_VEC_LEN - nr;
+		n = ioctl(f->u->pagemap, PAGEMAP_SCAN, &scan);
+		if (n < 0)
+			return -errno;
+		nr += n;
+		scan.start = scan.walk_end;
+	}
+	t[2] = now();
+	for (i = 0; i < nr; i++) {
+		long off = pt->vec[i].start - (uintptr_t)f->p;
+
+		wp.range.start = pt->vec[i].start;
+		wp.range.len = pt->vec[i].end - pt->vec[i].start;
+		memcpy(f->p + off, f->u->pristine + off, wp.range.len);
+		if (ioctl(f->u->uffd, UFFDIO_WRITEPROTECT, &wp))
+			return -errno;
+	}
+	t[3] = now();
+	parts_add(pt, t);
+	return 0;
+}
+
+/* Time @step's phases over @f's region into @row; 0 or -errno. */
+static int parts_measure(step_fn step, const struct fuzz *f,
+			 struct part_row *row)
+{
+	struct parts pt = { .f = *f };
+	double us;
+	int err, i;
+
+	err = measure(step, &pt, opt_iters, &us);
+	if (err)
+		return err;
+	row->iters = pt.n;
+	for (i = 0; i < NR_PARTS; i++)
+		row->us[i] = pt.sum[i] / pt.n * 1e6;
+	return 0;
+}
+
+static int null_syscall(void *arg)
+{
+	syscall(__NR_getpid);
+	return 0;
+}
+
+static int clock_read(void *arg)
+{
+	*(double *)arg += now();
+	return 0;
+}
+
+static void print_part_row(const char *name, const struct part_row *row)
+{
+	char size[24];
+
+	fmt_size(row->bytes, size, sizeof(size));
+	printf("%-12s %6s %9.1f %9.1f %15.1f %7ld\n", name, size,
+	       row->us[0], row->us[1], row->us[2], row->iters);
+}
+
+static void print_parts(const struct part_row *rows, int n,
+			const struct part_row *uffd, const char *uffd_why)
+{
+	double null_us = -1, clock_us = -1, sink = 0;
+	char size[24];
+	int i;
+
+	printf("%sbreakdown: us per iteration, each phase timed apart, %d "
+	       "pages written per\n"
+	       "iteration\n"
+	       "  fault:          the writes right after a ROLLBACK, each a "
+	       "copy-on-write fault\n"
+	       "  rollback:       the ROLLBACK that follows them\n"
+	       "  empty rollback: a ROLLBACK with nothing written since the "
+	       "last\n"
+	       "  wp fault:       the writes, each a userfaultfd write-protect "
+	       "fault\n"
+	       "  scan:           the PAGEMAP_SCAN that finds them\n"
+	       "  copy+re-arm:    memcpy from the pristine copy, one "
+	       "UFFDIO_WRITEPROTECT per\n"
+	       "                  range\n", opt_parts_only ? "" : "\n",
+	       DIRTY_PAGES);
+	printf("%-12s %6s %9s %9s %15s %7s\n", "scenario", "size", "fault",
+	       "rollback", "empty rollback", "iters");
+	for (i = 0; i < n; i++)
+		if (rows[i].iters)
+			print_part_row("fuzz", &rows[i]);
+	printf("%-12s %6s %9s %9s %15s %7s\n", "scenario", "size",
+	       "wp fault", "scan", "copy+re-arm", "iters");
+	if (uffd->iters) {
+		print_part_row("uffd-wp", uffd);
+	} else {
+		fmt_size(uffd->bytes, size, sizeof(size));
+		printf("%-12s %6s %9s %9s %15s %7s  n/a\n  (%s)\n",
+		       "uffd-wp", size, "-", "-", "-", "-", uffd_why);
+	}
+	fflush(stdout);
+	measure(null_syscall, NULL, opt_iters, &null_us);
+	measure(clock_read, &sink, opt_iters, &clock_us);
+	printf("null syscall (getpid): %.1f us; clock read: %.1f us, "
+	       "counted once in each phase\n", null_us, clock_us);
+	fflush(stdout);
+}
+
 static void uffd_close(struct uffd_wp *u)
 {
 	if (u->pagemap >= 0)
@@ -614,11 +805,12 @@ static double fuzz_target(long bytes)
 }
 
 /*
- * Our side of a fuzz loop over @p: SAVE, the timed ROLLBACK loop, DROP,
- * then check the region.  Returns 0, 1 (wrong memory) or 2 (error).
+ * Our side of a fuzz loop over @p: SAVE, the timed ROLLBACK loop unless
+ * @us is NULL, the breakdown into @row unless that is NULL, DROP, then
+ * check the region.  Returns 0, 1 (wrong memory) or 2 (error).
  */
 static int fuzz_measure_ours(char *p, long bytes, const char *name,
-			     double *us)
+			     double *us, struct part_row *row)
 {
 	struct fuzz f = { .p = p, .npages = bytes / ps, .rng = RNG_SEED };
 	char *expect = NULL;
@@ -627,7 +819,12 @@ static int fuzz_measure_ours(char *p, long bytes, const char *name,
 	fflush(stdout);
 	if (mmctx(MMCONTEXT_SAVE))
 		return setup_error("mmcontext SAVE", -errno);
-	err = measure(fuzz_ours, &f, opt_iters, us);
+	err = us ? measure(fuzz_ours, &f, opt_iters, us) : 0;
+	/* so that the breakdown's first writes follow a ROLLBACK too */
+	if (!err && row && mmctx(MMCONTEXT_ROLLBACK))
+		err = -errno;
+	if (!err && row)
+		err = parts_measure(parts_ours, &f, row);
 	if (mmctx(MMCONTEXT_DROP) && !err)
 		err = -errno;
 	if (err)
@@ -643,8 +840,11 @@ static int fuzz_measure_ours(char *p, long bytes, const char *name,
 	return err;
 }
 
-/* Our and fork's per-iteration cost at @bytes; ours into *@ours_us. */
-static int scenario_fuzz(long bytes, double *ours_us)
+/*
+ * Our and fork's per-iteration cost at @bytes, ours into *@ours_us, and
+ * our breakdown into @row; with -p only the breakdown.
+ */
+static int scenario_fuzz(long bytes, double *ours_us, struct part_row *row)
 {
 	struct fuzz f = { .npages = bytes / ps, .rng = RNG_SEED };
 	long iters = opt_iters;
@@ -657,9 +857,14 @@ static int scenario_fuzz(long bytes, double *ours_us)
 	if (!f.p)
 		return setup_error("mmap", -errno);
 	if (!opt_baselines_only) {
-		err = fuzz_measure_ours(f.p, bytes, "fuzz", ours_us);
+		err = fuzz_measure_ours(f.p, bytes, "fuzz",
+					opt_parts_only ? NULL : ours_us, row);
 		if (err)
 			return err;
+	}
+	if (opt_parts_only) {
+		munmap(f.p, bytes);
+		return 0;
 	}
 	if (bytes >= BIG_FORK && iters > BIG_FORK_ITERS)
 		iters = BIG_FORK_ITERS;
@@ -694,15 +899,35 @@ static int uffd_measure(struct uffd_wp *u, char *p, bool by_scan, double *us)
 	return 0;
 }
 
+/* The uffd-wp breakdown into @row, then check the region. */
+static int uffd_parts(struct uffd_wp *u, char *p, struct part_row *row)
+{
+	struct fuzz f = {
+		.p = p, .npages = UFFD_BYTES / ps, .rng = RNG_SEED, .u = u,
+	};
+	int err;
+
+	err = parts_measure(parts_uffd, &f, row);
+	if (err)
+		return setup_error("uffd-wp: breakdown", err);
+	if (memcmp(p, u->pristine, UFFD_BYTES)) {
+		printf("mmbench: FAIL: uffd-wp: breakdown: memory differs "
+		       "from the pristine copy\n");
+		return 1;
+	}
+	return 0;
+}
+
 /*
  * The pristine copy is made read-only before SAVE, so our snapshot covers
- * the same 64 MiB as the userfaultfd method tracks.
+ * the same 64 MiB as the userfaultfd method tracks.  The breakdown goes
+ * into @row, or why there is none into @why.
  */
-static int scenario_uffd(void)
+static int scenario_uffd(struct part_row *row, char *why, size_t len)
 {
 	double ours = -1, each = -1, scan = -1;
-	char size[24], why[128];
 	struct uffd_wp u;
+	char size[24];
 	char *p, *copy;
 	int err;
 
@@ -715,21 +940,28 @@ static int scenario_uffd(void)
 	memcpy(copy, p, UFFD_BYTES);
 	mprotect(copy, UFFD_BYTES, PROT_READ);
 	u.pristine = copy;
-	if (!opt_baselines_only) {
-		err = fuzz_measure_ours(p, UFFD_BYTES, "uffd-wp", &ours);
+	if (!opt_baselines_only && !opt_parts_only) {
+		err = fuzz_measure_ours(p, UFFD_BYTES, "uffd-wp", &ours, NULL);
 		if (err)
 			return err;
 	}
 
-	if (uffd_open(&u, p, UFFD_BYTES, why, sizeof(why))) {
-		print_na("uffd-wp", size, ours, why);
+	if (uffd_open(&u, p, UFFD_BYTES, why, len)) {
+		if (!opt_parts_only)
+			print_na("uffd-wp", size, ours, why);
 		goto out;
 	}
-	err = uffd_measure(&u, p, false, &each) ?:
-	      uffd_measure(&u, p, true, &scan);
+	err = 0;
+	if (!opt_parts_only)
+		err = uffd_measure(&u, p, false, &each) ?:
+		      uffd_measure(&u, p, true, &scan);
+	if (!err && !opt_baselines_only)
+		err = uffd_parts(&u, p, row);
 	uffd_close(&u);
 	if (err)
 		return err;
+	if (opt_parts_only)
+		goto out;
 	print_row("uffd-wp", size, ours, each < scan ? each : scan,
 		  (each < scan ? each : scan) / ours, 3, 0);
 	printf("  (uffd-wp re-arm: per range %.2f us, by 2nd scan %.2f us; "
@@ -763,21 +995,31 @@ static void print_scale(const long *sizes, const double *us, int n)
 
 static int run(const long *sizes, int nsizes)
 {
+	struct part_row parts[MAX_SIZES] = { 0 };
+	struct part_row uparts = { .bytes = UFFD_BYTES };
 	double us[MAX_SIZES];
-	int i, err;
+	char why[128] = "";
+	int i, err = 0;
 
-	print_header();
-	err = scenario_seed();
-	for (i = 0; i < nsizes && !err; i++)
-		err = scenario_fuzz(sizes[i], &us[i]);
-	if (!err)
+	if (!opt_parts_only) {
+		print_header();
+		err = scenario_seed();
+	}
+	for (i = 0; i < nsizes && !err; i++) {
+		parts[i].bytes = sizes[i];
+		err = scenario_fuzz(sizes[i], &us[i], &parts[i]);
+	}
+	if (!err && !opt_parts_only)
 		print_scale(sizes, us, nsizes);
 	if (!err)
-		err = scenario_uffd();
+		err = scenario_uffd(&uparts, why, sizeof(why));
 	if (err)
 		return err;
-	printf("mmbench: %d targets met, %d missed%s\n", met, missed,
-	       opt_baselines_only ? " (baselines only)" : "");
+	if (!opt_parts_only)
+		printf("mmbench: %d targets met, %d missed%s\n", met, missed,
+		       opt_baselines_only ? " (baselines only)" : "");
+	if (!opt_baselines_only)
+		print_parts(parts, nsizes, &uparts, why);
 	return 0;
 }
 
@@ -789,10 +1031,13 @@ int main(int argc, char **argv)
 	char *end;
 
 	ps = sysconf(_SC_PAGESIZE);
-	while ((opt = getopt(argc, argv, "Bqs:t:i:h")) != -1) {
+	while ((opt = getopt(argc, argv, "Bpqs:t:i:h")) != -1) {
 		switch (opt) {
 		case 'B':
 			opt_baselines_only = true;
+			break;
+		case 'p':
+			opt_parts_only = true;
 			break;
 		case 'q':
 			sizes[0] = 8L << 20;
@@ -821,7 +1066,7 @@ int main(int argc, char **argv)
 			goto bad;
 		}
 	}
-	if (optind != argc)
+	if (optind != argc || (opt_baselines_only && opt_parts_only))
 		goto bad;
 
 	/* with no snapshot, only mmcontext answers DROP with ENOENT */
