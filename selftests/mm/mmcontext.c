@@ -491,6 +491,64 @@ TEST(fork_with_live_snapshot)
 	ASSERT_EQ(WEXITSTATUS(status), 0);
 }
 
+/*
+ * Pages written in period after period: the rollback keeps their copies
+ * and the next write reuses them.  Every way a kept copy could be
+ * written without being noticed must still be rolled back.
+ */
+TEST(hot_pages_rolled_back_many_times)
+{
+	size_t len = 32 * PAGE;
+	char *p = map_anon(len), *before;
+	int i, j, status;
+	pid_t pid;
+
+	fill(p, len, 40);
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (i = 0; i < 40; i++) {
+		for (j = 0; j < 8; j++)		/* the hot set */
+			p[j * PAGE + i] = (char)i;
+		p[(8 + i % 4) * PAGE] = (char)i;	/* and a few others */
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+		if (memcmp(p, before, len))
+			FAIL("round %d: memory differs after rollback", i);
+	}
+	/* A period without writes, then the hot set again. */
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, before, len, "memory after an empty period");
+	for (i = 0; i < 3; i++) {
+		memset(p, 0x11, 8 * PAGE);
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	}
+	expect_same(p, before, len, "hot set");
+
+	/* mprotect() must not make a kept copy writable behind our back. */
+	ASSERT_OK(mprotect(p, 8 * PAGE, PROT_READ));
+	ASSERT_OK(mprotect(p, 8 * PAGE, PROT_READ | PROT_WRITE));
+	memset(p, 0x22, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, before, len, "hot set after mprotect");
+
+	/* Nor may a child and its parent share a kept copy wrongly. */
+	memset(p, 0x33, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		int ok = !memcmp(p, before, len);
+
+		memset(p, 0x44, 8 * PAGE);
+		_exit(ok ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_same(p, before, len, "parent memory after the child wrote");
+	memset(p, 0x55, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, len, "memory after restore");
+}
+
 struct worker {
 	char *mem;
 	size_t len;
@@ -616,8 +674,9 @@ static void children_leave_snapshots(int n, size_t npages, bool do_exec)
 
 static void expect_no_leak(bool do_exec)
 {
-	const int n = 50;
-	const size_t npages = 256;
+	/* Big enough to rise above the per-CPU free lists' noise. */
+	const int n = 40;
+	const size_t npages = 1024;
 	long before, after, held;
 
 	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */

@@ -68,14 +68,17 @@ static double opt_secs = 0.3;
 static long opt_iters = 20;
 static bool opt_baselines_only;
 static bool opt_parts_only;
+static bool opt_same;		/* the same pages every iteration */
 static int met, missed;
 
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: mmbench [-B | -p] [-q | -s SIZE,...] [-t SECS] [-i ITERS]\n"
+"usage: mmbench [-B | -p] [-w] [-q | -s SIZE,...] [-t SECS] [-i ITERS]\n"
 "  -B          baselines only (no mmcontext calls; for stock kernels)\n"
 "  -p          the breakdown only, not the table\n"
+"  -w          dirty the same pages every iteration, as a fuzzing target\n"
+"              rewriting its working set does (default: new random pages)\n"
 "  -q          quick: fuzz sizes 8M,64M only\n"
 "  -s SIZES    fuzz sizes, comma-separated, K/M/G suffix (default 8M,64M,1G)\n"
 "  -t SECS     minimum time per measurement (default 0.3)\n"
@@ -161,7 +164,9 @@ static void print_header(void)
 	       "smallest)\n"
 	       "  each measurement: at least %ld iterations and %.2f s; %d "
 	       "dirty pages per\n"
-	       "  iteration\n", opt_iters, opt_secs, DIRTY_PAGES);
+	       "  iteration, %s\n", opt_iters, opt_secs, DIRTY_PAGES,
+	       opt_same ? "the same pages every time (-w)" :
+			  "new random pages every time");
 	printf("%-12s %6s %10s %11s %8s %7s  %s\n", "scenario", "size",
 	       "ours us", "base us", "ratio", "target", "status");
 	fflush(stdout);
@@ -290,7 +295,8 @@ static void fuzz_pick(struct fuzz *f)
 {
 	int i;
 
-	f->seq++;
+	if (f->seq++ && opt_same)
+		return;
 	for (i = 0; i < DIRTY_PAGES; i++)
 		f->idx[i] = rng_next(&f->rng) % f->npages;
 }
@@ -528,7 +534,11 @@ static void parts_add(struct parts *pt, const double *t)
 	pt->n++;
 }
 
-/* The writes (copy-on-write faults), ROLLBACK, ROLLBACK of nothing. */
+/*
+ * The writes (copy-on-write faults) and the ROLLBACK.  The ROLLBACK of
+ * nothing is timed in a loop of its own (rollback_only()): between two
+ * writing periods it would end the reuse of kept copies that -w shows.
+ */
 static int parts_ours(void *arg)
 {
 	struct parts *pt = arg;
@@ -541,11 +551,14 @@ static int parts_ours(void *arg)
 	if (mmctx(MMCONTEXT_ROLLBACK))
 		return -errno;
 	t[2] = now();
-	if (mmctx(MMCONTEXT_ROLLBACK))
-		return -errno;
-	t[3] = now();
+	t[3] = t[2];
 	parts_add(pt, t);
 	return 0;
+}
+
+static int rollback_only(void *arg)
+{
+	return mmctx(MMCONTEXT_ROLLBACK) ? -errno : 0;
 }
 
 /*
@@ -825,6 +838,8 @@ static int fuzz_measure_ours(char *p, long bytes, const char *name,
 		err = -errno;
 	if (!err && row)
 		err = parts_measure(parts_ours, &f, row);
+	if (!err && row)
+		err = measure(rollback_only, NULL, opt_iters, &row->us[2]);
 	if (mmctx(MMCONTEXT_DROP) && !err)
 		err = -errno;
 	if (err)
@@ -1031,8 +1046,11 @@ int main(int argc, char **argv)
 	char *end;
 
 	ps = sysconf(_SC_PAGESIZE);
-	while ((opt = getopt(argc, argv, "Bpqs:t:i:h")) != -1) {
+	while ((opt = getopt(argc, argv, "Bpwqs:t:i:h")) != -1) {
 		switch (opt) {
+		case 'w':
+			opt_same = true;
+			break;
 		case 'B':
 			opt_baselines_only = true;
 			break;
