@@ -184,10 +184,11 @@ $(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
 	$(Q)mkdir -p $(@D)
 	$(Q)$(call link,test_$*)
 
-$(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c
+$(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c \
+		$(UAPI)/linux/mmcontext.h
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
-	$(Q)$(CC) $(CFLAGS) $< -o $@ -static
+	$(Q)$(syscall_prog)
 
 # $(call link_deps,TARGET,NAME): TARGET needs NAME's skeletons and objects
 define link_deps

@@ -80,7 +80,7 @@ static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Only this process", 0 },
 	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
 	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap", 0 },
-	{ "sort", 's', "COLUMN", 0, "Sort by this column (default: the view's first)", 0 },
+	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s, DIRTY/s)", 0 },
 	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
@@ -152,6 +152,7 @@ enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT };
 /* Views: sets of columns that each fit 80 columns. */
 enum view { V_FAULTS = 1, V_SNAP = 2, V_ALL = V_FAULTS | V_SNAP };
 static const char *const view_names[] = { "faults", "snap" };
+static const char *const view_sort[] = { "FLT/s", "DIRTY/s" };
 #define NR_VIEWS	2
 static int view = V_FAULTS;
 
@@ -327,11 +328,11 @@ static int step_column(int c, int dir)
 	return c;
 }
 
-/* Switch to view v, sorting by its first counter column. */
+/* Switch to view v, sorting by its busiest column. */
 static void set_view(int v)
 {
 	view = v;
-	sort_col = step_column(1, 1);	/* past PID and COMM */
+	sort_col = find_column(view_sort[v == V_SNAP]);
 }
 
 /* ---- reading the maps ------------------------------------------------ */

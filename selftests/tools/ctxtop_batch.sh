@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # ctxtop_batch.sh - ctxtop -b watching ctxdemo: the output parses, fits 80
-# columns, shows the demo's processes, and every counter column is live.
+# columns, shows the demo's processes, and every counter column is live;
+# the same for the snapshot view (-V snap) and the demo's mmcontext user.
 out=/tmp/ctxtop_batch.$$
 . "$(dirname "$0")/tap.inc"
 
@@ -12,6 +13,8 @@ ctxdemo 600 >/dev/null &
 demo=$!
 ctxtop -b -r 200 1 3 >"$out" 2>&1
 rc=$?
+ctxtop -b -V snap -r 200 1 3 >"$out.snap" 2>&1
+snap_rc=$?
 kill $demo
 wait $demo
 result $rc ctxtop_batch_runs "ctxtop -b exited with $rc"
@@ -62,5 +65,27 @@ grep -q '^unavailable' "$out" && result 1 ctxtop_batch_all_hooks \
 	"$(grep -A6 '^unavailable' "$out" | tr '\n' ' ')" ||
 	result 0 ctxtop_batch_all_hooks
 
-[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows"
+# The snapshot view: PID COMM SAVE ARMED DIRTY/s RBK RST/s EMP/s.  The demo
+# saved once before ctxtop started, so its last interval has rollbacks and
+# pages, not saves.
+long=$(awk 'length($0) > 80' "$out.snap" | wc -l)
+snap=$(awk '
+	function num(v) {
+		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
+		return v + 0
+	}
+	/^ *PID COMM/ { row = ""; inrows = 1; next }
+	/^$/ { inrows = 0; next }
+	inrows && $2 == "ctxdemo-snap" && NF == 8 {
+		row = num($5) " " num($6) " " num($7) " " num($8)
+	}
+	END { print row }' "$out.snap")
+set -- $snap
+ok=1
+[ $snap_rc = 0 ] && [ "$long" = 0 ] && [ $# = 4 ] && [ "$1" -gt 0 ] &&
+	[ "$2" -gt 0 ] && [ "$3" -gt 0 ] && [ "$4" -gt 0 ] && ok=0
+result $ok ctxtop_batch_snap_view \
+	"rc $snap_rc, $long lines over 80; ctxdemo-snap DIRTY/s RBK RST/s EMP/s: ${snap:-no row}"
+
+[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows" "$out.snap"
 [ $fails -eq 0 ]

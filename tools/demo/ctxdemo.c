@@ -7,7 +7,10 @@
  *    fresh pages, and recurse deep enough to grow their stack;
  *  - moves brk up and down;
  *  - shares a file mapping with a peer process, both writing it, and drops
- *    the page tables each round so the faults recur.
+ *    the page tables each round so the faults recur;
+ *  - in a third process, takes an mmcontext snapshot and rolls back to it
+ *    round after round, having written some of its pages and populated
+ *    others (skipped on a kernel without mmcontext).
  *
  * USAGE: ctxdemo [SECONDS]
  */
@@ -23,13 +26,22 @@
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <asm/unistd.h>
+#include <linux/mmcontext.h>
 
 #define COW_PAGES	128
 #define FRESH_PAGES	64
 #define SHARED_PAGES	64
 #define STACK_FRAMES	64	/* pages of stack each child grows */
+#define SNAP_PAGES	64	/* half present at the snapshot, half not */
 
 static long ps;
+
+/* Stopped by the demo script: a normal end, for it and for the shell. */
+static void on_term(int sig)
+{
+	_exit(0);
+}
 
 static void die(const char *what)
 {
@@ -72,6 +84,26 @@ static double now(void)
 }
 
 /* Write the shared mapping, then drop its PTEs so the next round faults. */
+/*
+ * Snapshot rounds until @end: write 8 saved pages, populate 4 new ones,
+ * roll back.  Everything that must survive a rollback is on the stack.
+ */
+static void snap_rounds(double end)
+{
+	char *p = map(SNAP_PAGES, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	long round;
+
+	touch(p, SNAP_PAGES / 2, 4);
+	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE))
+		return;
+	for (round = 0; now() < end; round++) {
+		touch(p + round % 4 * 8 * ps, 8, 5);
+		touch(p + (SNAP_PAGES / 2 + round % 8 * 4) * ps, 4, 6);
+		syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK);
+		usleep(20000);
+	}
+}
+
 static void shared_round(char *shared, char v)
 {
 	touch(shared, SHARED_PAGES, v);
@@ -84,7 +116,7 @@ int main(int argc, char **argv)
 	char path[] = "/tmp/ctxdemo-XXXXXX";
 	char *cow, *shared;
 	unsigned long base;
-	pid_t peer;
+	pid_t peer, snap;
 	int fd;
 
 	if (argc > 2 || !(secs > 0)) {
@@ -93,6 +125,7 @@ int main(int argc, char **argv)
 	}
 	ps = sysconf(_SC_PAGESIZE);
 	prctl(PR_SET_NAME, "ctxdemo");
+	signal(SIGTERM, on_term);
 
 	fd = mkstemp(path);
 	if (fd < 0)
@@ -118,8 +151,19 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 
-	printf("ctxdemo %d (peer %d): fork+COW, first touch, stack, brk, "
-	       "shared file for %.0fs\n", getpid(), peer, secs);
+	snap = fork();
+	if (snap < 0)
+		die("fork");
+	if (snap == 0) {
+		prctl(PR_SET_NAME, "ctxdemo-snap");
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		snap_rounds(end);
+		_exit(0);
+	}
+
+	printf("ctxdemo %d (peer %d, snap %d): fork+COW, first touch, stack, "
+	       "brk, shared file, mmcontext for %.0fs\n", getpid(), peer, snap,
+	       secs);
 	fflush(stdout);
 	base = syscall(SYS_brk, 0);
 	while (now() < end) {
@@ -144,5 +188,6 @@ int main(int argc, char **argv)
 		usleep(20000);
 	}
 	waitpid(peer, NULL, 0);
+	waitpid(snap, NULL, 0);
 	return 0;
 }

@@ -2,11 +2,16 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # demo.sh - the "make run" demo, run inside the guest: ctxtop watches
-# ctxdemo fork and write, grow stacks, move brk and share a file.
+# ctxdemo fork and write, grow stacks, move brk, share a file and roll
+# back an mmcontext snapshot; then ctxtop's snapshot view.
 set -e
 
 echo "== ctxkit demo on $(uname -r): ctxtop -b watching ctxdemo"
-ctxdemo 7 &
+# The demo runs until both views are done, however slow the guest.
+ctxdemo 600 >/dev/null &
 demo=$!
-ctxtop -b -r 8 2 3
+ctxtop -b -r 8 2 2
+echo "== the same, ctxtop -V snap: mmcontext snapshots and rollbacks"
+ctxtop -b -V snap -r 8 2 2
+kill $demo
 wait $demo
