@@ -22,6 +22,8 @@
 
 #define PAGE		4096UL
 #define HPAGE		(2UL << 20)
+#define LEAK_DENSE	1024	/* pages each leak-test child dirties */
+#define LEAK_SPARSE	32	/* and 2 MiB areas it touches once */
 
 /*
  * Skip, not fail, on a kernel without mmcontext: ENOSYS, or a newer
@@ -646,63 +648,6 @@ static long vmstat(const char *name)
 	return ret;
 }
 
-/* Children that save, dirty npages and then exit or exec, n times. */
-static void children_leave_snapshots(int n, size_t npages, bool do_exec)
-{
-	int i, status;
-
-	for (i = 0; i < n; i++) {
-		pid_t pid = fork();
-
-		ASSERT_OK(pid);
-		if (pid == 0) {
-			char *p = map_anon(npages * PAGE);
-
-			fill(p, npages * PAGE, 1);
-			if (mmc(MMCONTEXT_SAVE))
-				_exit(20);
-			fill(p, npages * PAGE, 2);
-			if (do_exec)
-				execl("/bin/true", "true", (char *)NULL);
-			_exit(do_exec ? 21 : 0);
-		}
-		ASSERT_EQ(waitpid(pid, &status, 0), pid);
-		ASSERT_TRUE(WIFEXITED(status));
-		ASSERT_EQ(WEXITSTATUS(status), 0);
-	}
-}
-
-static void expect_no_leak(bool do_exec)
-{
-	/* Big enough to rise above the per-CPU free lists' noise. */
-	const int n = 40;
-	const size_t npages = 1024;
-	long before, after, held;
-
-	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
-	children_leave_snapshots(2, npages, do_exec);	/* warm up */
-	before = vmstat("nr_free_pages");
-	children_leave_snapshots(n, npages, do_exec);
-	after = vmstat("nr_free_pages");
-	held = n * (long)npages;
-	diag("%s: nr_free_pages %ld -> %ld; a leak would hold >= %ld",
-	     do_exec ? "exec" : "exit", before, after, held);
-	/* Each snapshot held npages originals: none may stay behind. */
-	ASSERT_GE(after, before - held / 20);
-}
-
-TEST(exit_frees_snapshot)
-{
-	expect_no_leak(false);
-}
-
-TEST(exec_frees_snapshot)
-{
-	expect_no_leak(true);
-}
-
-/* ---- memory cgroup ---------------------------------------------------- */
-
 #define CG_ROOT	"/sys/fs/cgroup"
 
 static bool write_file(const char *path, const char *val)
@@ -739,6 +684,86 @@ static long cg_read(const char *cg, const char *file, const char *key)
 	fclose(f);
 	return ret;
 }
+
+/* Children that save, dirty and then exit or exec, n times, in cgroup cg. */
+static void children_leave_snapshots(int n, bool do_exec, const char *cg)
+{
+	int i, status;
+
+	for (i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		ASSERT_OK(pid);
+		if (pid == 0) {
+			char procs[128], *p, *sparse;
+			size_t j;
+
+			snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+			if (!write_file(procs, "0"))
+				_exit(22);
+			/* Dense pages, and sparse ones: a shadow per 2 MiB. */
+			p = map_anon(LEAK_DENSE * PAGE);
+			sparse = map_anon(LEAK_SPARSE * HPAGE);
+			fill(p, LEAK_DENSE * PAGE, 1);
+			for (j = 0; j < LEAK_SPARSE; j++)
+				sparse[j * HPAGE] = 1;
+			if (mmc(MMCONTEXT_SAVE))
+				_exit(20);
+			fill(p, LEAK_DENSE * PAGE, 2);
+			if (do_exec)
+				execl("/bin/true", "true", (char *)NULL);
+			_exit(do_exec ? 21 : 0);
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
+}
+
+/*
+ * Everything a snapshot allocates is charged to the memcg of its process
+ * (pages, shadow tables, slab, xarray nodes), and so is all the rest of
+ * its memory.  Once the children are gone their cgroup must be back to
+ * (nearly) nothing; with memcg off, the free page count must be back.
+ */
+static void expect_no_leak(bool do_exec)
+{
+	const int n = 40;
+	const long held = n * (LEAK_DENSE + LEAK_SPARSE * 2);	/* pages */
+	long before, after, charged;
+	char cg[64];
+
+	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
+	snprintf(cg, sizeof(cg), CG_ROOT "/mmcontext-leak-%d", getpid());
+	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
+	    mkdir(cg, 0755))
+		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+
+	children_leave_snapshots(2, do_exec, cg);	/* warm up */
+	before = vmstat("nr_free_pages");
+	children_leave_snapshots(n, do_exec, cg);
+	after = vmstat("nr_free_pages");
+	charged = cg_read(cg, "memory.current", NULL);
+	ASSERT_OK(rmdir(cg));
+	diag("%s: nr_free_pages %ld -> %ld, children's memcg %ld bytes; a "
+	     "leak would hold >= %ld pages", do_exec ? "exec" : "exit",
+	     before, after, charged, held);
+	/* The per-CPU charge caches may keep 64 pages each. */
+	ASSERT_LE(charged, 2 * 64 * (long)PAGE);
+	ASSERT_GE(after, before - held / 20);
+}
+
+TEST(exit_frees_snapshot)
+{
+	expect_no_leak(false);
+}
+
+TEST(exec_frees_snapshot)
+{
+	expect_no_leak(true);
+}
+
+/* ---- memory cgroup ---------------------------------------------------- */
 
 TEST(memcg_charged_and_enomem_at_limit)
 {
