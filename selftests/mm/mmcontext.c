@@ -748,9 +748,16 @@ static void expect_no_leak(bool do_exec)
 	diag("%s: nr_free_pages %ld -> %ld, children's memcg %ld bytes; a "
 	     "leak would hold >= %ld pages", do_exec ? "exec" : "exit",
 	     before, after, charged, held);
-	/* The per-CPU charge caches may keep 64 pages each. */
-	ASSERT_LE(charged, 2 * 64 * (long)PAGE);
-	ASSERT_GE(after, before - held / 20);
+	/*
+	 * The per-CPU charge caches may keep 64 pages each, plus a page
+	 * or so of slab bytes; a leak would be >= 40 * 32 shadow pages.
+	 */
+	ASSERT_LE(charged, (2 * 64 + 16) * (long)PAGE);
+	/*
+	 * The free page count is the coarse check: other activity moves
+	 * it by thousands of pages (seen: -4900), a leak by all of held.
+	 */
+	ASSERT_GE(after, before - held / 2);
 }
 
 TEST(exit_frees_snapshot)
