@@ -12,6 +12,7 @@ KBUILD := $(OUTPUT)/kbuild
 VMLINUX := $(KBUILD)/vmlinux
 # The patched kernel's uapi headers: new syscalls, flags and structs.
 UAPI := $(OUTPUT)/uapi/include
+UAPI_HEADERS := $(UAPI)/linux/mmcontext.h $(UAPI)/linux/cp_range.h
 ROOTFS := $(OUTPUT)/rootfs
 export OUTPUT
 
@@ -32,16 +33,18 @@ DEMOS := ctxdemo
 BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
 SYSCALL_BENCHES := mmbench
+# tools/NAME.c without BPF: tools for the kernel features' files.
+SYSCALL_TOOLS := cpinspect
 # selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
 # selftests/mm/NAME.c: the kernel features themselves, no BPF.
-MM_TESTS := mmcontext
+MM_TESTS := mmcontext cp_range
 # Tests of the tools themselves, run in the guest as they are.
 TOOL_TESTS := $(wildcard selftests/tools/*.sh)
 
 # What goes into the guest: /usr/bin, the BPF selftests, the BPF objects.
 GUEST_BINS = $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES) \
-	$(SYSCALL_BENCHES))
+	$(SYSCALL_BENCHES) $(SYSCALL_TOOLS))
 GUEST_TESTS = $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS))
 GUEST_MM_TESTS = $(addprefix $(OUTPUT)/selftests/mm/,$(MM_TESTS))
 GUEST_BPF_OBJS = $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS))
@@ -64,7 +67,7 @@ test_cow_copy_SKELS := cowstat
 test_ctxtop_SKELS := ctxtop
 test_ctxtop_OBJS := $(CTXTOP_HOOKS)
 test_ctxtop_CFLAGS := -isystem $(UAPI)
-test_ctxtop_DEPS := $(UAPI)/linux/mmcontext.h
+test_ctxtop_DEPS := $(UAPI_HEADERS)
 
 # What make bench runs in the guest, one shell command line.
 BENCH ?= ctxbench $(BENCH_ARGS) && mmbench
@@ -185,7 +188,7 @@ $(OUTPUT)/selftests/bpf/%: selftests/bpf/prog_tests/%.c selftests/harness.h \
 	$(Q)$(call link,test_$*)
 
 $(addprefix $(OUTPUT)/bin/,$(DEMOS)): $(OUTPUT)/bin/%: tools/demo/%.c \
-		$(UAPI)/linux/mmcontext.h
+		$(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)
@@ -199,24 +202,37 @@ $(foreach t,$(TOOLS) $(BENCHES),$(eval $(call link_deps,$(OUTPUT)/bin/$(t),$(t))
 $(foreach t,$(BPF_TESTS),$(eval \
 	$(call link_deps,$(OUTPUT)/selftests/bpf/$(t),test_$(t))))
 
-$(UAPI)/linux/mmcontext.h: $(VMLINUX)
+$(UAPI_HEADERS) &: $(VMLINUX)
 	$(call msg,HEADERS,$(UAPI))
 	$(Q)kernel/ktree.sh headers
+	$(Q)touch $(UAPI_HEADERS)
 
-# Programs that call the new syscalls: static, against the uapi headers.
-syscall_prog = $(CC) $(CFLAGS) -isystem $(UAPI) $< -o $@ -static -pthread
+# Programs that call the new syscalls: static, against the uapi headers,
+# built from every .c file they depend on.
+syscall_prog = $(CC) $(CFLAGS) -isystem $(UAPI) -Itools $(filter %.c,$^) \
+	-o $@ -static -pthread
 
 $(GUEST_MM_TESTS): $(OUTPUT)/selftests/mm/%: selftests/mm/%.c \
-		   selftests/harness.h $(UAPI)/linux/mmcontext.h
+		   selftests/harness.h $(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)
 
 $(addprefix $(OUTPUT)/bin/,$(SYSCALL_BENCHES)): $(OUTPUT)/bin/%: \
-		tools/bench/%.c $(UAPI)/linux/mmcontext.h
+		tools/bench/%.c $(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)
+
+$(addprefix $(OUTPUT)/bin/,$(SYSCALL_TOOLS)): $(OUTPUT)/bin/%: tools/%.c \
+		$(UAPI_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(syscall_prog)
+
+# The checkpoint file reader, for the tools and the tests that read files.
+$(OUTPUT)/bin/cpinspect $(OUTPUT)/selftests/mm/cp_range: tools/cpfile.c \
+		tools/cpfile.h
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)
