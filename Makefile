@@ -34,7 +34,7 @@ BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
 SYSCALL_BENCHES := mmbench
 # tools/NAME.c without BPF: tools for the kernel features' files.
-SYSCALL_TOOLS := cpinspect
+SYSCALL_TOOLS := cpinspect cprestore
 # selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
 # selftests/mm/NAME.c: the kernel features themselves, no BPF.
@@ -231,8 +231,8 @@ $(addprefix $(OUTPUT)/bin/,$(SYSCALL_TOOLS)): $(OUTPUT)/bin/%: tools/%.c \
 	$(Q)$(syscall_prog)
 
 # The checkpoint file reader, for the tools and the tests that read files.
-$(OUTPUT)/bin/cpinspect $(OUTPUT)/selftests/mm/cp_range: tools/cpfile.c \
-		tools/cpfile.h
+$(OUTPUT)/bin/cpinspect $(OUTPUT)/bin/cprestore \
+		$(OUTPUT)/selftests/mm/cp_range: tools/cpfile.c tools/cpfile.h
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)

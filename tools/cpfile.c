@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include "cpfile.h"
 
@@ -193,4 +194,106 @@ void cpfile_close(struct cpfile *f)
 {
 	free(f->buf);
 	f->buf = NULL;
+}
+
+int cpfile_check_chain(struct cpfile *files, int n, char *err, size_t errlen)
+{
+	int i;
+
+	if (n < 1)
+		return fail(err, errlen, "no checkpoint");
+	if (files[0].hdr->base_id)
+		return fail(err, errlen, "%s: incremental on %#llx, but it "
+			    "comes first: the chain must start with a full "
+			    "checkpoint", files[0].path,
+			    (unsigned long long)files[0].hdr->base_id);
+	for (i = 1; i < n; i++) {
+		const struct cp_header *prev = files[i - 1].hdr;
+		const struct cp_header *h = files[i].hdr;
+
+		if (h->start != prev->start || h->end != prev->end ||
+		    h->page_size != prev->page_size)
+			return fail(err, errlen, "%s: range or page size "
+				    "differs from %s", files[i].path,
+				    files[i - 1].path);
+		if (!h->base_id)
+			return fail(err, errlen, "%s: a full checkpoint in "
+				    "the middle of the chain", files[i].path);
+		if (h->base_id != prev->id)
+			return fail(err, errlen, "%s: applies on %#llx, but "
+				    "%s is %#llx: a link is missing or out of "
+				    "order", files[i].path,
+				    (unsigned long long)h->base_id,
+				    files[i - 1].path,
+				    (unsigned long long)prev->id);
+	}
+	return 0;
+}
+
+/* Is any page of [p, p + len) mapped?  mincore() fails on holes. */
+static int any_mapped(char *p, size_t len, size_t ps)
+{
+	unsigned char v;
+	size_t off;
+
+	for (off = 0; off < len; off += ps)
+		if (!mincore(p + off, ps, &v))
+			return 1;
+	return 0;
+}
+
+/* Make [p, p + len) mapped, anonymous where nothing was. */
+static int ensure_mapped(char *p, size_t len, size_t ps)
+{
+	unsigned char v;
+	size_t off;
+
+	for (off = 0; off < len; off += ps) {
+		if (!mincore(p + off, ps, &v))
+			continue;
+		if (mmap(p + off, ps, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+			 -1, 0) == MAP_FAILED)
+			return -1;
+	}
+	return 0;
+}
+
+int cpfile_apply(struct cpfile *files, int n, char *err, size_t errlen)
+{
+	const struct cp_header *h = files[0].hdr;
+	int i;
+
+	if (cpfile_check_chain(files, n, err, errlen))
+		return -1;
+	if (h->page_size != (uint32_t)sysconf(_SC_PAGESIZE))
+		return fail(err, errlen, "%s: page size %u, this system's is "
+			    "%ld", files[0].path, h->page_size,
+			    sysconf(_SC_PAGESIZE));
+	for (i = 0; i < n; i++) {
+		struct cpfile *f = &files[i];
+		struct cprun r;
+
+		f->pos = sizeof(*f->hdr);
+		while (cpfile_next(f, &r)) {
+			char *p = (char *)(uintptr_t)r.run->addr;
+			size_t len = (size_t)r.run->nr_pages * h->page_size;
+
+			if (r.run->kind == CP_RUN_UNMAPPED) {
+				if (any_mapped(p, len, h->page_size) &&
+				    munmap(p, len))
+					return fail(err, errlen, "munmap %p: %s",
+						    p, strerror(errno));
+				continue;
+			}
+			if (ensure_mapped(p, len, h->page_size))
+				return fail(err, errlen, "mmap %p: %s", p,
+					    strerror(errno));
+			if (r.run->kind == CP_RUN_DATA)
+				memcpy(p, r.data, len);
+			else
+				memset(p, 0, len);
+		}
+	}
+	return 0;
 }

@@ -38,6 +38,21 @@ int cpfile_open(struct cpfile *f, const char *path, char *err, size_t errlen);
 int cpfile_next(struct cpfile *f, struct cprun *r);
 void cpfile_close(struct cpfile *f);
 
+/*
+ * Check that @n files form a chain: the first a full checkpoint, each
+ * next one incremental on top of the one before (its base_id), all of the
+ * same range and page size.  0, or -1 with a one-line reason in @err.
+ */
+int cpfile_check_chain(struct cpfile *files, int n, char *err, size_t errlen);
+
+/*
+ * Apply a checked chain to the calling process's memory at the range's
+ * addresses: map what is missing, write data, zero what is zero, unmap
+ * what is not mapped.  The range must be free for it (the caller's own
+ * code, heap and stack must lie elsewhere).  0, or -1 with @err.
+ */
+int cpfile_apply(struct cpfile *files, int n, char *err, size_t errlen);
+
 /* CRC-32C (Castagnoli), as iSCSI: initial ~0, result inverted. */
 uint32_t crc32c(const void *p, size_t len);
 

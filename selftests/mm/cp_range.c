@@ -339,6 +339,7 @@ static int cpinspect(const char *path, char *msg, size_t len)
 		FAIL("popen: %s", strerror(errno));
 	if (!fgets(msg, len, p))
 		*msg = 0;
+	msg[strcspn(msg, "\n")] = 0;
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
@@ -387,6 +388,106 @@ TEST(cpinspect_verifies_and_refuses)
 	ASSERT_EQ(cpinspect(path, msg, sizeof(msg)), 1);
 	diag("%s", msg);
 	unlink(path);
+}
+
+/* A region at a fixed address, free in this process and in cprestore. */
+#define FIXED_AT	((char *)0x200000000000UL)
+
+static int run(const char *cmd, char *msg, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	int st;
+
+	if (!p)
+		FAIL("popen: %s", strerror(errno));
+	if (!fgets(msg, len, p))
+		*msg = 0;
+	msg[strcspn(msg, "\n")] = 0;
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Make the checkpoint in @path claim @base_id, with a valid checksum. */
+static void rebase(const char *path, uint64_t base_id)
+{
+	int fd = open(path, O_RDWR);
+	struct cp_trailer tr;
+	struct cp_header h;
+	unsigned char *buf;
+	struct stat st;
+
+	ASSERT_OK(fd);
+	ASSERT_OK(fstat(fd, &st));
+	buf = malloc(st.st_size);
+	ASSERT_EQ(pread(fd, buf, st.st_size, 0), st.st_size);
+	memcpy(&h, buf, sizeof(h));
+	h.base_id = base_id;
+	h.flags = base_id ? CP_INCREMENTAL : 0;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(&tr, buf + st.st_size - sizeof(tr), sizeof(tr));
+	tr.crc32c = crc32c(buf, st.st_size - sizeof(tr));
+	memcpy(buf + st.st_size - sizeof(tr), &tr, sizeof(tr));
+	ASSERT_EQ(pwrite(fd, buf, st.st_size, 0), st.st_size);
+	free(buf);
+	close(fd);
+}
+
+/*
+ * cprestore rebuilds the range in a fresh process, byte for byte, and
+ * refuses a broken chain without writing anything.
+ */
+TEST(cprestore_rebuilds_and_refuses)
+{
+	const size_t len = 32 * PAGE;
+	char a[32], b[32], img[] = "/tmp/cp_range.img", cmd[256], msg[256];
+	char *p, *want, *got;
+	int fd, ifd;
+
+	if (system("cprestore -h >/dev/null 2>&1"))
+		SKIP("no cprestore in PATH");
+	p = mmap(FIXED_AT, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_TRUE(p == FIXED_AT);
+	fill(p, 12 * PAGE, 9);			/* data, zero, hole, data */
+	ASSERT_OK(munmap(p + 20 * PAGE, 4 * PAGE));
+	fill(p + 24 * PAGE, 8 * PAGE, 10);
+	want = calloc(len, 1);
+	memcpy(want, p, 20 * PAGE);
+	memcpy(want + 24 * PAGE, p + 24 * PAGE, 8 * PAGE);
+
+	fd = ckpt_file(a);
+	ASSERT_EQ(cpr(p, p + len, fd, 0), 20);
+	close(fd);
+	unlink(img);
+	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s 2>&1", img, a);
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 0);
+	ifd = open(img, O_RDONLY);
+	ASSERT_OK(ifd);
+	got = malloc(len);
+	ASSERT_EQ(read(ifd, got, len), (long)len);
+	close(ifd);
+	if (memcmp(got, want, len))
+		FAIL("the rebuilt image differs from the memory");
+
+	/* Broken chains: nothing is written. */
+	fd = ckpt_file(b);
+	ASSERT_EQ(cpr(p, p + len, fd, 0), 20);
+	close(fd);
+	unlink(img);
+	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s %s 2>&1", img, a, b);
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 1);	/* two full ones */
+	diag("%s", msg);
+	ASSERT_TRUE(strstr(msg, "full checkpoint in the middle"));
+	rebase(b, 12345);				/* a wrong base */
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 1);
+	diag("%s", msg);
+	ASSERT_TRUE(strstr(msg, "link is missing"));
+	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s 2>&1", img, b);
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 1);	/* increment first */
+	ASSERT_TRUE(strstr(msg, "must start with a full"));
+	ASSERT_TRUE(access(img, F_OK) != 0);
+	unlink(a);
+	unlink(b);
 }
 
 TEST_MAIN()
