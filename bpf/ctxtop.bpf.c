@@ -361,6 +361,17 @@ int BPF_PROG(mmcontext_rollback, unsigned long restored, unsigned long emptied,
 	return 0;
 }
 
+SEC("tp_btf/cp_range")
+int BPF_PROG(cp_range, unsigned long start, unsigned long end, u64 nr_data,
+	     u64 bytes, long err)
+{
+	u32 tgid;
+
+	if (!err && want(&tgid))
+		count2(tgid, CTR_CP_CALLS, 1, CTR_CP_PAGES, nr_data);
+	return 0;
+}
+
 /* brk: the syscall tracepoints, with mm->brk read on the way in. */
 SEC("tp/syscalls/sys_enter_brk")
 int brk_enter(struct trace_event_raw_sys_enter *ctx)

@@ -28,6 +28,8 @@ enum ctr {
 	CTR_MMC_ROLLBACK,	/* rollbacks (and restores) that succeeded */
 	CTR_MMC_RESTORED,	/*   ... pages they mapped back */
 	CTR_MMC_EMPTIED,	/*   ... pages they emptied */
+	CTR_CP_CALLS,		/* cp_range() checkpoints written */
+	CTR_CP_PAGES,		/*   ... and the pages of data in them */
 	NR_CTRS,
 };
 

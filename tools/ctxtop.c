@@ -61,9 +61,10 @@ const char argp_program_doc[] =
 "COW/s copy-on-write copies/s, 1ST/s first-touch anonymous allocations/s,\n"
 "STACK stack pages grown, BRK+ and BRK- brk() grows and shrinks, SHF/s\n"
 "faults/s on shared file mappings.\n"
-"View 'snap' (mmcontext): SAVE snapshots taken, ARMED pages they armed,\n"
-"DIRTY/s pages changed since a snapshot, RBK rollbacks, RST/s pages put\n"
-"back, EMP/s pages emptied by rollbacks.\n"
+"View 'snap' (mmcontext, cp_range): SAVE snapshots taken, ARMED pages they\n"
+"armed, DIRTY/s pages changed since a snapshot, RBK rollbacks, RST/s pages\n"
+"put back, EMP/s pages emptied by rollbacks, CKPT checkpoints written,\n"
+"CKPG/s pages of data they wrote.\n"
 "Counts are per interval.  A column whose kernel hook is missing shows\n"
 "'-', and the header says why.\n"
 "\n"
@@ -182,6 +183,8 @@ static const struct column {
 	{ "RBK",	6,  COL_COUNT, CTR_MMC_ROLLBACK, F_MMCONTEXT, V_SNAP },
 	{ "RST/s",	7,  COL_RATE,  CTR_MMC_RESTORED, F_MMCONTEXT, V_SNAP },
 	{ "EMP/s",	7,  COL_RATE,  CTR_MMC_EMPTIED,	 F_MMCONTEXT, V_SNAP },
+	{ "CKPT",	5,  COL_COUNT, CTR_CP_CALLS,	 F_CP_RANGE,  V_SNAP },
+	{ "CKPG/s",	7,  COL_RATE,  CTR_CP_PAGES,	 F_CP_RANGE,  V_SNAP },
 };
 #define NR_COLUMNS	((int)(sizeof(columns) / sizeof(columns[0])))
 

@@ -13,6 +13,7 @@ const char *const feature_names[NR_FEATURES] = {
 	[F_STACK]	= "stack",
 	[F_BRK]		= "brk",
 	[F_MMCONTEXT]	= "mmcontext",
+	[F_CP_RANGE]	= "cp_range",
 	[F_FILE]	= "shared-file",
 };
 
@@ -38,12 +39,13 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		{ "mmcontext_save", F_MMCONTEXT },
 		{ "mmcontext_dirty", F_MMCONTEXT },
 		{ "mmcontext_rollback", F_MMCONTEXT },
+		{ "cp_range", F_CP_RANGE },
 	};
 	struct bpf_program *tp_progs[] = {
 		obj->progs.cow_copy, obj->progs.anon_alloc,
 		obj->progs.stack_grow, obj->progs.file_fault,
 		obj->progs.mmcontext_save, obj->progs.mmcontext_dirty,
-		obj->progs.mmcontext_rollback,
+		obj->progs.mmcontext_rollback, obj->progs.cp_range,
 	};
 	size_t i;
 

@@ -7,7 +7,7 @@ struct ctxtop_bpf;
 /* What ctxtop can count, each needing its own kernel hook. */
 enum feature {
 	F_FAULTS, F_LATENCY, F_COW, F_ANON, F_STACK, F_BRK, F_FILE,
-	F_MMCONTEXT,
+	F_MMCONTEXT, F_CP_RANGE,
 	NR_FEATURES,
 };
 

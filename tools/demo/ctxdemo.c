@@ -10,10 +10,12 @@
  *    the page tables each round so the faults recur;
  *  - in a third process, takes an mmcontext snapshot and rolls back to it
  *    round after round, having written some of its pages and populated
- *    others (skipped on a kernel without mmcontext).
+ *    others, and checkpoints them with cp_range (each skipped on a kernel
+ *    without it).
  *
  * USAGE: ctxdemo [SECONDS]
  */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -86,11 +88,13 @@ static double now(void)
 /* Write the shared mapping, then drop its PTEs so the next round faults. */
 /*
  * Snapshot rounds until @end: write 8 saved pages, populate 4 new ones,
- * roll back.  Everything that must survive a rollback is on the stack.
+ * checkpoint the lot over the last checkpoint in a memfd, roll back.
+ * Everything that must survive a rollback is on the stack.
  */
 static void snap_rounds(double end)
 {
 	char *p = map(SNAP_PAGES, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	int ckpt = memfd_create("ctxdemo-ckpt", 0);
 	long round;
 
 	touch(p, SNAP_PAGES / 2, 4);
@@ -99,6 +103,8 @@ static void snap_rounds(double end)
 	for (round = 0; now() < end; round++) {
 		touch(p + round % 4 * 8 * ps, 8, 5);
 		touch(p + (SNAP_PAGES / 2 + round % 8 * 4) * ps, 4, 6);
+		lseek(ckpt, 0, SEEK_SET);
+		syscall(__NR_cp_range, p, p + SNAP_PAGES * ps, ckpt, 0);
 		syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK);
 		usleep(20000);
 	}

@@ -8,10 +8,12 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/cp_range.h>
 #include <linux/mmcontext.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
@@ -467,6 +469,44 @@ TEST(mmcontext_counts_match)
 		ASSERT_EQ(vec[i] & 1, 0);
 	ASSERT_EQ(memcmp(p, before, NPAGES * page_size), 0);
 	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_DROP));
+	ctxtop_bpf__destroy(obj);
+}
+
+/*
+ * cp_range: the checkpoints and pages counted equal what the calls
+ * returned and what the files' trailers, read back, say they hold.
+ */
+TEST(cp_range_pages_match_file)
+{
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	char *p = map_anon(64), path[] = "/tmp/ctxtop-cp.XXXXXX";
+	struct cp_trailer tr;
+	long ret, total = 0;
+	struct stat st;
+	int fd, i;
+
+	fd = mkstemp(path);
+	ASSERT_OK(fd);
+	unlink(path);
+	touch(p, 40);			/* 40 pages of data, 24 never touched */
+	for (i = 0; i < 3; i++) {
+		p[(40 + i) * page_size] = 1;	/* one more each time */
+		ret = syscall(__NR_cp_range, p, p + 64 * page_size, fd, 0);
+		if (ret < 0 && errno == ENOSYS)
+			SKIP("kernel has no cp_range");
+		ASSERT_EQ(ret, 41 + i);
+		total += ret;
+		ASSERT_OK(fstat(fd, &st));
+		ASSERT_EQ(pread(fd, &tr, sizeof(tr), st.st_size - sizeof(tr)),
+			  (long)sizeof(tr));
+		ASSERT_EQ(tr.magic, CP_TRAILER_MAGIC);
+		ASSERT_EQ(tr.nr_data_pages, (__u64)ret);
+	}
+	/* A refused call counts nothing. */
+	ASSERT_EQ(syscall(__NR_cp_range, p + 1, p + page_size, fd, 0), -1);
+	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_CALLS), 3);
+	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_PAGES), total);
+	close(fd);
 	ctxtop_bpf__destroy(obj);
 }
 
