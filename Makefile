@@ -32,7 +32,7 @@ DEMOS := ctxdemo
 # tools/bench/NAME.c
 BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
-SYSCALL_BENCHES := mmbench
+SYSCALL_BENCHES := mmbench cpbench
 # tools/NAME.c without BPF: tools for the kernel features' files.
 SYSCALL_TOOLS := cpinspect cprestore
 # selftests/bpf/prog_tests/NAME.c
@@ -70,7 +70,7 @@ test_ctxtop_CFLAGS := -isystem $(UAPI)
 test_ctxtop_DEPS := $(UAPI_HEADERS)
 
 # What make bench runs in the guest, one shell command line.
-BENCH ?= ctxbench $(BENCH_ARGS) && mmbench
+BENCH ?= ctxbench $(BENCH_ARGS) && mmbench && cpbench
 
 ifeq ($(V),1)
 Q =
