@@ -3,7 +3,8 @@
 #
 # demo.sh - the "make run" demo, run inside the guest: ctxtop watches
 # ctxdemo fork and write, grow stacks, move brk, share a file and roll
-# back an mmcontext snapshot; then ctxtop's snapshot view.
+# back an mmcontext snapshot and checkpoint it with cp_range; then
+# ctxtop's snapshot view.
 set -e
 
 echo "== ctxkit demo on $(uname -r): ctxtop -b watching ctxdemo"
@@ -11,7 +12,7 @@ echo "== ctxkit demo on $(uname -r): ctxtop -b watching ctxdemo"
 ctxdemo 600 >/dev/null &
 demo=$!
 ctxtop -b -r 8 2 2
-echo "== the same, ctxtop -V snap: mmcontext snapshots and rollbacks"
+echo "== the same, ctxtop -V snap: mmcontext rollbacks and cp_range checkpoints"
 ctxtop -b -V snap -r 8 2 2
 kill $demo
 wait $demo
