@@ -16,6 +16,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <linux/mmcontext.h>
 
 #include "../harness.h"
@@ -425,6 +426,66 @@ TEST(madvise_dontneed_after_save)
 	ASSERT_EQ(p[PAGE], 0);
 	ASSERT_MMC(MMCONTEXT_RESTORE);
 	expect_same(p, before, 16 * PAGE, "memory");
+}
+
+/* mremap() growing a covered mapping in place: the growth is new. */
+TEST(mremap_grown_in_place)
+{
+	char *p = map_anon(16 * PAGE), *before, *q;
+
+	ASSERT_OK(munmap(p + 8 * PAGE, 8 * PAGE));	/* room to grow */
+	fill(p, 8 * PAGE, 41);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	q = mremap(p, 8 * PAGE, 16 * PAGE, 0);
+	if (q == MAP_FAILED)
+		SKIP("cannot grow in place: %s", strerror(errno));
+	ASSERT_TRUE(q == p);
+	memset(p, 0x66, 16 * PAGE);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 8 * PAGE, "memory");
+	ASSERT_TRUE(!mapped(p + 8 * PAGE));
+}
+
+/* Another process writes our covered memory: that is rolled back too. */
+TEST(remote_writes_rolled_back)
+{
+	char *p = map_anon(8 * PAGE), *before, buf[PAGE];
+	struct iovec local = { buf, sizeof(buf) }, remote;
+	pid_t parent = getpid(), pid;
+	int status;
+
+	fill(p, 8 * PAGE, 42);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		memset(buf, 0x77, sizeof(buf));
+		remote = (struct iovec){ p + 3 * PAGE, PAGE };
+		_exit(process_vm_writev(parent, &local, 1, &remote, 1, 0) ==
+		      PAGE ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_EQ(p[3 * PAGE], 0x77);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 8 * PAGE, "memory written by another process");
+}
+
+/* MADV_FREE on saved pages must not let reclaim drop the originals. */
+TEST(madvise_free_after_save)
+{
+	char *p = map_anon(16 * PAGE), *before;
+
+	fill(p, 16 * PAGE, 43);
+	before = dup_mem(p, 16 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_OK(madvise(p, 16 * PAGE, MADV_FREE));
+	ASSERT_OK(madvise(p, 16 * PAGE, MADV_PAGEOUT));	/* try to drop */
+	fill(p + 4 * PAGE, PAGE, 44);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 16 * PAGE, "memory after MADV_FREE");
 }
 
 /* ---- many rollbacks, fork, threads ------------------------------------ */
