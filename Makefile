@@ -176,7 +176,7 @@ $(addprefix $(OUTPUT)/bin/,$(TOOLS)): $(OUTPUT)/bin/%: tools/%.c $(HELPERS) \
 	$(Q)$(call link,$*)
 
 $(addprefix $(OUTPUT)/bin/,$(BENCHES)): $(OUTPUT)/bin/%: tools/bench/%.c \
-					      $(HELPERS) $(wildcard bpf/*.h)
+		tools/bench/bench.h $(HELPERS) $(wildcard bpf/*.h)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(call link,$*)
@@ -213,13 +213,13 @@ syscall_prog = $(CC) $(CFLAGS) -isystem $(UAPI) -Itools $(filter %.c,$^) \
 	-o $@ -static -pthread
 
 $(GUEST_MM_TESTS): $(OUTPUT)/selftests/mm/%: selftests/mm/%.c \
-		   selftests/harness.h $(UAPI_HEADERS)
+		   selftests/mm/mm_util.h selftests/harness.h $(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)
 
 $(addprefix $(OUTPUT)/bin/,$(SYSCALL_BENCHES)): $(OUTPUT)/bin/%: \
-		tools/bench/%.c $(UAPI_HEADERS)
+		tools/bench/%.c tools/bench/bench.h $(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)

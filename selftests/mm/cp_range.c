@@ -17,11 +17,8 @@
 #include <sys/syscall.h>
 #include <linux/cp_range.h>
 
-#include "../harness.h"
+#include "mm_util.h"
 #include "cpfile.h"
-
-#define PAGE		4096UL
-#define HPAGE		(2UL << 20)
 
 static long cpr(void *start, void *end, int fd, unsigned int flags)
 {
@@ -38,26 +35,6 @@ static long cpr(void *start, void *end, int fd, unsigned int flags)
 			FAIL("cp_range = %ld (%s), expected %s", __r,	\
 			     __r < 0 ? strerror(errno) : "ok", #err);	\
 	} while (0)
-
-static void fill(void *p, size_t len, unsigned int seed)
-{
-	uint32_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 4; i++)
-		w[i] = (uint32_t)(i * 2654435761u) ^ seed;
-}
-
-static char *map_anon(size_t len)
-{
-	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		FAIL("mmap %zu: %s", len, strerror(errno));
-	madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
 
 /* A fresh file in /tmp for a checkpoint, open for reading and writing. */
 static int ckpt_file(char *path)
@@ -330,15 +307,12 @@ TEST(no_torn_pages_under_a_writer)
 	ASSERT_EQ(pthread_join(tid, NULL), 0);
 }
 
-/* Run cpinspect on @path; its exit status, its first stderr line in @msg. */
-static int cpinspect(const char *path, char *msg, size_t len)
+/* Run @cmd: its exit status, and its first output line in @msg. */
+static int run(const char *cmd, char *msg, size_t len)
 {
-	char cmd[256];
-	FILE *p;
+	FILE *p = popen(cmd, "r");
 	int st;
 
-	snprintf(cmd, sizeof(cmd), "cpinspect -q %s 2>&1 >/dev/null", path);
-	p = popen(cmd, "r");
 	if (!p)
 		FAIL("popen: %s", strerror(errno));
 	if (!fgets(msg, len, p))
@@ -346,6 +320,15 @@ static int cpinspect(const char *path, char *msg, size_t len)
 	msg[strcspn(msg, "\n")] = 0;
 	st = pclose(p);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Run cpinspect on @path; its exit status, its first stderr line in @msg. */
+static int cpinspect(const char *path, char *msg, size_t len)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "cpinspect -q %s 2>&1 >/dev/null", path);
+	return run(cmd, msg, len);
 }
 
 static void corrupt(const char *path, off_t off, int delta)
@@ -396,20 +379,6 @@ TEST(cpinspect_verifies_and_refuses)
 
 /* A region at a fixed address, free in this process and in cprestore. */
 #define FIXED_AT	((char *)0x200000000000UL)
-
-static int run(const char *cmd, char *msg, size_t len)
-{
-	FILE *p = popen(cmd, "r");
-	int st;
-
-	if (!p)
-		FAIL("popen: %s", strerror(errno));
-	if (!fgets(msg, len, p))
-		*msg = 0;
-	msg[strcspn(msg, "\n")] = 0;
-	st = pclose(p);
-	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* Make the checkpoint in @path claim @base_id, with a valid checksum. */
 static void rebase(const char *path, uint64_t base_id)

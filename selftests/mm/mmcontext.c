@@ -19,10 +19,8 @@
 #include <sys/uio.h>
 #include <linux/mmcontext.h>
 
-#include "../harness.h"
+#include "mm_util.h"
 
-#define PAGE		4096UL
-#define HPAGE		(2UL << 20)
 #define LEAK_DENSE	1024	/* pages each leak-test child dirties */
 #define LEAK_SPARSE	32	/* and 2 MiB areas it touches once */
 
@@ -53,28 +51,6 @@ static long mmc(unsigned int op)
 	} while (0)
 
 #define ASSERT_MMC(op)	ASSERT_OK(mmc(op))
-
-/* Fill len bytes with a pattern that depends on seed and position. */
-static void fill(void *p, size_t len, unsigned int seed)
-{
-	uint32_t *w = p;
-	size_t i;
-
-	for (i = 0; i < len / 4; i++)
-		w[i] = (uint32_t)(i * 2654435761u) ^ seed;
-}
-
-static void *map_anon(size_t len)
-{
-	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-
-	if (p == MAP_FAILED)
-		FAIL("mmap %zu: %s", len, strerror(errno));
-	/* Count 4 KiB pages, unless a case is about THP. */
-	madvise(p, len, MADV_NOHUGEPAGE);
-	return p;
-}
 
 static void *dup_mem(const void *p, size_t len)
 {

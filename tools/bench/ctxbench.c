@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "bench.h"
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
 #include "ctxtop_hooks.h"
@@ -44,14 +45,6 @@ static void die(const char *what)
 {
 	fprintf(stderr, "ctxbench: %s: %s\n", what, strerror(errno));
 	exit(1);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 /* @small_pages: no THP, one fault per 4 KiB page, the worst case. */
@@ -152,19 +145,6 @@ static const struct workload {
 	{ "fork-cow", w_fork_cow },
 	{ "shared-file", w_shared_file },
 };
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
 
 /* Each program's own run time per run, over the whole benchmark. */
 static void print_prog_costs(struct ctxtop_bpf *obj)

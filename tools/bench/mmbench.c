@@ -53,6 +53,7 @@
 #include <linux/fs.h>
 #include <linux/mmcontext.h>
 #include <linux/userfaultfd.h>
+#include "bench.h"
 
 #define DIRTY_PAGES	16
 #define SEED_BYTES	(256L << 10)
@@ -94,14 +95,6 @@ static void usage(FILE *f)
 static long mmctx(unsigned int op)
 {
 	return syscall(__NR_mmcontext, op, 0, 0, 0, 0, 0);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void fmt_size(long bytes, char *buf, size_t len)
