@@ -442,9 +442,16 @@ static void curses_line(int y, const char *fmt, ...)
 	clrtoeol();
 }
 
+/* How much counter @ctr grew from sample @a to @b. */
+static unsigned long long delta(const struct sample *a, const struct sample *b,
+				int ctr)
+{
+	return b->total.ctr[ctr] - a->total.ctr[ctr];
+}
+
 static double rate(const struct sample *a, const struct sample *b, int ctr)
 {
-	return elapsed > 0 ? (b->total.ctr[ctr] - a->total.ctr[ctr]) / elapsed : 0;
+	return elapsed > 0 ? delta(a, b, ctr) / elapsed : 0;
 }
 
 static int draw_header(const struct out *o, const struct sample *a,
@@ -478,22 +485,17 @@ static int draw_header(const struct out *o, const struct sample *a,
 		flt, p50, p99, cow, anon);
 	o->line(y++, "stack +%llu pages  brk +%llu/-%llu  shared-file %s/s  "
 		"bpf %s ev/s %.2f%% cpu",
-		(unsigned long long)(b->total.ctr[CTR_STACK_PAGES] -
-				     a->total.ctr[CTR_STACK_PAGES]),
-		(unsigned long long)(b->total.ctr[CTR_BRK_GROW] -
-				     a->total.ctr[CTR_BRK_GROW]),
-		(unsigned long long)(b->total.ctr[CTR_BRK_SHRINK] -
-				     a->total.ctr[CTR_BRK_SHRINK]),
+		delta(a, b, CTR_STACK_PAGES),
+		delta(a, b, CTR_BRK_GROW),
+		delta(a, b, CTR_BRK_SHRINK),
 		shf, ev, cpu);
 	if (view == V_SNAP) {
 		fmt_num(dirty, sizeof(dirty), rate(a, b, CTR_MMC_DIRTY));
 		fmt_num(rst, sizeof(rst), rate(a, b, CTR_MMC_RESTORED));
 		o->line(y++, "mmcontext: saves %llu  rollbacks %llu  dirty %s/s  "
 			"restored %s/s",
-			(unsigned long long)(b->total.ctr[CTR_MMC_SAVE] -
-					     a->total.ctr[CTR_MMC_SAVE]),
-			(unsigned long long)(b->total.ctr[CTR_MMC_ROLLBACK] -
-					     a->total.ctr[CTR_MMC_ROLLBACK]),
+			delta(a, b, CTR_MMC_SAVE),
+			delta(a, b, CTR_MMC_ROLLBACK),
 			dirty, rst);
 	}
 	for (i = 0; i < NR_FEATURES; i++) {
