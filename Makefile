@@ -219,7 +219,7 @@ $(GUEST_MM_TESTS): $(OUTPUT)/selftests/mm/%: selftests/mm/%.c \
 	$(Q)$(syscall_prog)
 
 $(addprefix $(OUTPUT)/bin/,$(SYSCALL_BENCHES)): $(OUTPUT)/bin/%: \
-		tools/bench/%.c tools/bench/bench.h $(UAPI_HEADERS)
+		tools/bench/%.c tools/bench/bench.h tools/bench/uffd.h $(UAPI_HEADERS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(@D)
 	$(Q)$(syscall_prog)

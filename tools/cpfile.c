@@ -226,6 +226,12 @@ int cpfile_check_chain(struct cpfile *files, int n, char *err, size_t errlen)
 				    (unsigned long long)h->base_id,
 				    files[i - 1].path,
 				    (unsigned long long)prev->id);
+		if (h->seq != prev->seq + 1)
+			return fail(err, errlen, "%s: number %llu after %s's "
+				    "%llu: a link is missing", files[i].path,
+				    (unsigned long long)h->seq,
+				    files[i - 1].path,
+				    (unsigned long long)prev->seq);
 	}
 	return 0;
 }

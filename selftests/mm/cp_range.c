@@ -1,21 +1,26 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * cp_range.c - selftests of cp_range(2): full checkpoints of an address
- * range to a file.
+ * cp_range.c - selftests of cp_range(2): full and incremental
+ * checkpoints of an address range to a file.
  *
- * Every case reads the checkpoint file back with tools/cpfile.c, which
- * knows only the documented format, and compares it with the memory it
- * came from (memcmp), with what the test mapped and unmapped, and with
- * the file's size.
+ * Every case reads the checkpoint files back with tools/cpfile.c, which
+ * knows only the documented format, and compares them with the memory
+ * they came from (memcmp), with what the test mapped and unmapped, and
+ * with the files' sizes.  An incremental case also counts the pages it
+ * changed itself: an increment must hold exactly those.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
 #include <linux/cp_range.h>
+#include <linux/mmcontext.h>
 
 #include "mm_util.h"
 #include "cpfile.h"
@@ -461,6 +466,736 @@ TEST(cprestore_rebuilds_and_refuses)
 	ASSERT_TRUE(access(img, F_OK) != 0);
 	unlink(a);
 	unlink(b);
+}
+
+/* ---- incremental checkpoints ------------------------------------------ */
+
+#define MAX_CHAIN	16
+
+/* A chain of checkpoint files, oldest first. */
+struct chain {
+	int n;
+	char path[MAX_CHAIN][32];
+};
+
+/* Checkpoint [p, p + len) into the chain's next file; the pages, or -1. */
+static long ckpt(struct chain *c, void *p, size_t len, unsigned int flags)
+{
+	int fd, err;
+	long n;
+
+	ASSERT_TRUE(c->n < MAX_CHAIN);
+	fd = ckpt_file(c->path[c->n]);
+	n = cpr(p, (char *)p + len, fd, flags);
+	err = errno;
+	close(fd);
+	if (n < 0)
+		unlink(c->path[c->n]);
+	else
+		c->n++;
+	errno = err;
+	return n;
+}
+
+static void chain_drop(struct chain *c)
+{
+	while (c->n)
+		unlink(c->path[--c->n]);
+}
+
+/* What a checkpoint file holds, by kind of page. */
+struct tally {
+	struct cp_header h;
+	long data, zero, unmapped;
+	long size;		/* of the file */
+	long runs;
+};
+
+static struct tally tally(const char *path)
+{
+	struct tally t = { };
+	struct cpfile f;
+	struct cprun r;
+	char err[256];
+
+	if (cpfile_open(&f, path, err, sizeof(err)))
+		FAIL("%s", err);
+	t.h = *f.hdr;
+	t.size = f.len;
+	t.runs = f.tr->nr_runs;
+	while (cpfile_next(&f, &r)) {
+		if (r.run->kind == CP_RUN_DATA)
+			t.data += r.run->nr_pages;
+		else if (r.run->kind == CP_RUN_ZERO)
+			t.zero += r.run->nr_pages;
+		else
+			t.unmapped += r.run->nr_pages;
+	}
+	cpfile_close(&f);
+	return t;
+}
+
+static struct tally last(const struct chain *c)
+{
+	return tally(c->path[c->n - 1]);
+}
+
+/* An increment of exactly @data, @zero and @unmapped pages, and no more. */
+#define ASSERT_INCREMENT(c, d, z, u) do {				\
+		struct tally __t = last(c);				\
+									\
+		if (!(__t.h.flags & CP_INCREMENTAL) ||			\
+		    __t.data != (d) || __t.zero != (z) ||		\
+		    __t.unmapped != (u))				\
+			FAIL("increment %d: %s, %ld data, %ld zero, "	\
+			     "%ld unmapped; expected %ld, %ld, %ld",	\
+			     (c)->n, __t.h.flags & CP_INCREMENTAL ?	\
+			     "incremental" : "FULL", __t.data,		\
+			     __t.zero, __t.unmapped, (long)(d),		\
+			     (long)(z), (long)(u));			\
+		ASSERT_EQ(__t.size, (long)(sizeof(struct cp_header) +	\
+					  __t.runs * sizeof(struct cp_run) + \
+					  __t.data * PAGE +		\
+					  sizeof(struct cp_trailer)));	\
+	} while (0)
+
+/*
+ * Apply the chain to an image, with cpfile and nothing else, and compare
+ * it with memory now: each page mapped with the same bytes, or unmapped
+ * in both.
+ */
+static void check_chain(const struct chain *c, const char *start,
+			size_t len)
+{
+	struct cpfile f[MAX_CHAIN];
+	char *img = calloc(len, 1), err[256];
+	unsigned char *gone = malloc(len / PAGE), v;
+	size_t off;
+	int i;
+
+	memset(gone, 1, len / PAGE);
+	for (i = 0; i < c->n; i++)
+		if (cpfile_open(&f[i], c->path[i], err, sizeof(err)))
+			FAIL("%s", err);
+	if (cpfile_check_chain(f, c->n, err, sizeof(err)))
+		FAIL("%s", err);
+	for (i = 0; i < c->n; i++) {
+		struct cprun r;
+
+		ASSERT_EQ(f[i].hdr->start, (uintptr_t)start);
+		ASSERT_EQ(f[i].hdr->end, (uintptr_t)start + len);
+		ASSERT_EQ(f[i].hdr->seq, i + 1);
+		while (cpfile_next(&f[i], &r)) {
+			off = r.run->addr - (uintptr_t)start;
+			memset(gone + off / PAGE,
+			       r.run->kind == CP_RUN_UNMAPPED,
+			       r.run->nr_pages);
+			if (r.run->kind == CP_RUN_DATA)
+				memcpy(img + off, r.data,
+				       (size_t)r.run->nr_pages * PAGE);
+			else
+				memset(img + off, 0,
+				       (size_t)r.run->nr_pages * PAGE);
+		}
+		cpfile_close(&f[i]);
+	}
+	for (off = 0; off < len; off += PAGE) {
+		bool mapped = !mincore((void *)(start + off), PAGE, &v);
+
+		if (mapped == gone[off / PAGE])
+			FAIL("page +%#lx: the chain of %d says %s, it is %s",
+			     (long)off, c->n,
+			     gone[off / PAGE] ? "unmapped" : "mapped",
+			     mapped ? "mapped" : "not");
+		if (mapped && memcmp(img + off, start + off, PAGE))
+			FAIL("page +%#lx: the chain of %d differs from memory",
+			     (long)off, c->n);
+	}
+	free(img);
+	free(gone);
+}
+
+TEST(incremental_holds_exactly_what_changed)
+{
+	const size_t len = 64 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+	struct tally t0, t;
+
+	fill(p, len, 1);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 64);	/* full */
+	t0 = last(&c);
+	ASSERT_EQ(t0.h.flags, 0);
+	ASSERT_EQ(t0.h.seq, 1);
+	ASSERT_EQ(t0.h.base_id, 0);
+
+	p[3 * PAGE] ^= 1;
+	p[40 * PAGE + 100] = 7;
+	memset(p + 50 * PAGE, 0, PAGE);			/* written, zero */
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	ASSERT_INCREMENT(&c, 2, 1, 0);
+	t = last(&c);
+	ASSERT_EQ(t.h.seq, 2);
+	ASSERT_EQ(t.h.base_id, t0.h.id);
+
+	/* Nothing changed: header, trailer, nothing else. */
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	ASSERT_INCREMENT(&c, 0, 0, 0);
+	ASSERT_EQ(last(&c).runs, 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+
+	/* A full one of a tracked range starts the chain again. */
+	ASSERT_EQ(ckpt(&c, p, len, 0), 63);
+	t0 = last(&c);
+	ASSERT_EQ(t0.h.base_id, 0);
+	p[PAGE] = 1;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	ASSERT_EQ(last(&c).h.base_id, t0.h.id);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* Touch a random page: write, zero, discard, or only read it (how 3). */
+static void touch(char *p, size_t pages, unsigned char *changed, int how)
+{
+	size_t i = rand() % pages;
+
+	if (how != 3)
+		changed[i] = 1;
+	switch (how) {
+	case 0:
+		p[i * PAGE + rand() % PAGE] = rand();
+		break;
+	case 1:
+		memset(p + i * PAGE, 0, PAGE);
+		break;
+	case 2:
+		ASSERT_OK(madvise(p + i * PAGE, PAGE, MADV_DONTNEED));
+		break;
+	case 3:
+		(void)*(volatile char *)(p + i * PAGE);	/* no change */
+		break;
+	}
+}
+
+/*
+ * Ten increments with random writes, zeroing and MADV_DONTNEED between
+ * them: each holds exactly the pages touched, and the chain rebuilds the
+ * final memory.
+ */
+TEST(chain_of_ten_increments)
+{
+	const size_t pages = 256, len = pages * PAGE;
+	unsigned char changed[256];
+	char *p = map_anon(len);
+	struct chain c = { };
+	long want;
+	int k, i;
+
+	srand(5);
+	fill(p, len / 2, 11);		/* the rest never touched */
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), (long)pages / 2);
+	for (k = 1; k <= 10; k++) {
+		memset(changed, 0, sizeof(changed));
+		for (i = 0; i < 24; i++)
+			touch(p, pages, changed, rand() % 8 < 5 ? 0 :
+			      rand() % 3 + 1);
+		for (want = 0, i = 0; i < (int)pages; i++)
+			want += changed[i] != 0;
+		ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+		{
+			struct tally t = last(&c);
+
+			if (t.data + t.zero + t.unmapped != want)
+				FAIL("increment %d: %ld pages, touched %ld",
+				     k, t.data + t.zero + t.unmapped, want);
+		}
+	}
+	ASSERT_EQ(c.n, 11);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* MADV_DONTNEED then a read maps the zero page; then a write. */
+TEST(dontneed_then_retouch)
+{
+	const size_t len = 8 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+
+	fill(p, len, 12);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
+	ASSERT_OK(madvise(p + 2 * PAGE, 2 * PAGE, MADV_DONTNEED));
+	ASSERT_EQ(*(volatile char *)(p + 2 * PAGE), 0);	/* zero page */
+	p[3 * PAGE] = 5;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	ASSERT_INCREMENT(&c, 1, 1, 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* A fresh file of @pages pages of fill(seed). */
+static int data_file(size_t pages, unsigned int seed)
+{
+	char path[32];
+	int fd = ckpt_file(path);
+	char *buf = malloc(pages * PAGE);
+
+	unlink(path);
+	fill(buf, pages * PAGE, seed);
+	ASSERT_EQ(write(fd, buf, pages * PAGE), (long)(pages * PAGE));
+	free(buf);
+	return fd;
+}
+
+/* munmap() of part of the range, then mmap() again over part of that. */
+TEST(munmap_then_mmap_again)
+{
+	const size_t len = 32 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+	int fd = data_file(2, 13);
+
+	fill(p, len, 14);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 32);
+	ASSERT_OK(munmap(p + 8 * PAGE, 8 * PAGE));
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	ASSERT_INCREMENT(&c, 0, 0, 8);
+
+	/* 8-11 anonymous, 9 written; 12-13 a private file; 14-15 a hole. */
+	ASSERT_TRUE(mmap(p + 8 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) ==
+		    p + 8 * PAGE);
+	ASSERT_TRUE(mmap(p + 12 * PAGE, 2 * PAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_FIXED, fd, 0) == p + 12 * PAGE);
+	p[9 * PAGE] = 1;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 3);
+	ASSERT_INCREMENT(&c, 3, 3, 0);
+	check_chain(&c, p, len);
+
+	/* The file's pages are recorded every time: it may change. */
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	/* Once copied on write they are ours, and tracked. */
+	p[12 * PAGE] = 2;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+	close(fd);
+}
+
+/* mremap() moves pages inside the range, then grows a mapping in place. */
+TEST(mremap_moves_and_grows)
+{
+	const size_t len = 32 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+
+	fill(p, 16 * PAGE, 15);
+	ASSERT_OK(munmap(p + 24 * PAGE, 8 * PAGE));
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 16);
+	ASSERT_TRUE(mremap(p + 4 * PAGE, 4 * PAGE, 4 * PAGE,
+			   MREMAP_MAYMOVE | MREMAP_FIXED, p + 24 * PAGE) ==
+		    p + 24 * PAGE);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 4);
+	ASSERT_INCREMENT(&c, 4, 0, 4);
+	ASSERT_TRUE(mremap(p + 24 * PAGE, 4 * PAGE, 8 * PAGE, 0) ==
+		    p + 24 * PAGE);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	ASSERT_INCREMENT(&c, 0, 4, 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+static long anon_huge_kb(void)
+{
+	FILE *f = fopen("/proc/self/smaps_rollup", "r");
+	char line[128];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		sscanf(line, "AnonHugePages: %ld kB", &kb);
+	fclose(f);
+	return kb;
+}
+
+/* A write to a THP costs its 4 KiB page in the increment, not 2 MiB. */
+TEST(thp_increment_is_per_page)
+{
+	char *raw = mmap(NULL, 3 * HPAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	const long hp = HPAGE / PAGE;
+	struct chain c = { };
+	long kb;
+
+	ASSERT_TRUE(raw != MAP_FAILED);
+	ASSERT_OK(madvise(p, 2 * HPAGE, MADV_HUGEPAGE));
+	kb = anon_huge_kb();
+	fill(p, HPAGE, 16);
+	if (anon_huge_kb() - kb < (long)(HPAGE >> 10))
+		SKIP("no THP for the test's huge page");
+	ASSERT_EQ(ckpt(&c, p, 2 * HPAGE, CP_INCREMENTAL), hp);
+	p[7 * PAGE + 5] = 1;
+	ASSERT_EQ(ckpt(&c, p, 2 * HPAGE, CP_INCREMENTAL), 1);
+	ASSERT_INCREMENT(&c, 1, 0, 0);
+	p[100 * PAGE] = 2;
+	p[101 * PAGE] = 3;
+	p[HPAGE + 3 * PAGE] = 4;	/* the untouched huge page */
+	ASSERT_EQ(ckpt(&c, p, 2 * HPAGE, CP_INCREMENTAL), 3);
+	check_chain(&c, p, 2 * HPAGE);
+	chain_drop(&c);
+	munmap(raw, 3 * HPAGE);
+}
+
+/* Pages of [p, p + pages) in swap, from /proc/self/pagemap (bit 62). */
+static long swapped(const char *p, size_t pages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e;
+	long n = 0;
+	size_t i;
+
+	ASSERT_OK(fd);
+	for (i = 0; i < pages; i++) {
+		ASSERT_EQ(pread(fd, &e, 8, ((uintptr_t)p / PAGE + i) * 8), 8);
+		n += !!(e & (1ULL << 62));
+	}
+	close(fd);
+	return n;
+}
+
+/*
+ * Swap-out is no change; a page read back in is still tracked when it
+ * is written later; one written while swapped out is recorded.
+ */
+TEST(swap_out_and_back)
+{
+	const size_t pages = 64, len = pages * PAGE;
+	struct chain c = { };
+	bool on = false;
+	char *p;
+
+	if (access("/dev/ram0", F_OK))
+		SKIP("no /dev/ram0 to swap to");
+	if (system("grep -q ram0 /proc/swaps")) {
+		if (system("mkswap /dev/ram0 >/dev/null 2>&1 && "
+			   "swapon /dev/ram0"))
+			SKIP("cannot swapon /dev/ram0");
+		on = true;
+	}
+	p = map_anon(len);
+	fill(p, len, 17);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), (long)pages);
+	ASSERT_OK(madvise(p, len, MADV_PAGEOUT));
+	diag("%ld of %zu pages in swap", swapped(p, pages), pages);
+	if (swapped(p, pages) < 8)
+		SKIP("MADV_PAGEOUT left the pages in memory");
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+
+	(void)*(volatile char *)(p + 3 * PAGE);		/* in, read only */
+	(void)*(volatile char *)(p + 20 * PAGE);
+	p[3 * PAGE + 1] = 1;				/* then written */
+	p[5 * PAGE] = 2;				/* written in */
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	ASSERT_INCREMENT(&c, 2, 0, 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+	munmap(p, len);
+	if (on)
+		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+}
+
+/* Writes by another process, and through /proc/PID/mem. */
+TEST(remote_writes)
+{
+	const size_t len = 16 * PAGE;
+	char *p = map_anon(len), buf[] = "remote";
+	struct chain c = { };
+	int fd, status;
+	pid_t pid;
+
+	fill(p, len, 18);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 16);
+	fd = open("/proc/self/mem", O_RDWR);
+	ASSERT_OK(fd);
+	ASSERT_EQ(pwrite(fd, buf, 6, (uintptr_t)p + 2 * PAGE + 5), 6);
+	close(fd);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		struct iovec l = { buf, 6 }, r = { p + 6 * PAGE, 6 };
+
+		_exit(process_vm_writev(getppid(), &l, 1, &r, 1, 0) != 6);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(status, 0);
+	ASSERT_EQ(memcmp(p + 6 * PAGE, buf, 6), 0);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	ASSERT_INCREMENT(&c, 2, 0, 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* mprotect() read-only and back must not let writes go unseen. */
+TEST(mprotect_round_trip)
+{
+	const size_t len = 8 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+
+	fill(p, len, 19);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
+	ASSERT_OK(mprotect(p, len, PROT_READ));
+	ASSERT_OK(mprotect(p, len, PROT_READ | PROT_WRITE));
+	p[PAGE] = 1;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/*
+ * Threads write all the time, each to its own pages, generation after
+ * generation, word by word in ascending order (see rewrite()).  Every
+ * increment has untorn pages, and after the writers stop one more brings
+ * the chain to memory.
+ */
+TEST(threads_write_during_increments)
+{
+	const size_t len = 2 * TORN_PAGES * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+	pthread_t tid[2];
+	int i;
+
+	memset(p, 0, len);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	stop = 0;
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_create(&tid[i], NULL, rewrite,
+					 p + i * TORN_PAGES * PAGE), 0);
+	for (i = 0; i < 12; i++) {
+		struct cpfile f;
+		struct cprun r;
+		char err[256];
+
+		ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+		if (cpfile_open(&f, c.path[c.n - 1], err, sizeof(err)))
+			FAIL("%s", err);
+		while (cpfile_next(&f, &r)) {
+			const uint64_t *w = (const void *)r.data;
+			size_t j, n = (size_t)r.run->nr_pages * PAGE / 8;
+
+			for (j = 1; r.data && j < n; j++)
+				if (j % (PAGE / 8) && w[j] > w[j - 1])
+					FAIL("increment %d: torn page", i);
+		}
+		cpfile_close(&f);
+	}
+	stop = 1;
+	for (i = 0; i < 2; i++)
+		ASSERT_EQ(pthread_join(tid[i], NULL), 0);
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* The output file is MAP_SHARED inside the range: recorded every time. */
+TEST(increments_into_a_file_mapped_in_the_range)
+{
+	const size_t flen = 16 * PAGE, len = 32 * PAGE;
+	char path[32], *p = map_anon(len);
+	int fd = ckpt_file(path), i;
+
+	ASSERT_OK(ftruncate(fd, flen));
+	ASSERT_TRUE(mmap(p + 16 * PAGE, flen, PROT_READ | PROT_WRITE,
+			 MAP_SHARED | MAP_FIXED, fd, 0) == p + 16 * PAGE);
+	fill(p, len, 20);
+	for (i = 0; i < 3; i++) {
+		struct tally t;
+
+		ASSERT_OK(lseek(fd, 0, SEEK_SET));
+		ASSERT_GE(cpr(p, p + len, fd, CP_INCREMENTAL), 16);
+		t = tally(path);
+		ASSERT_EQ(t.h.seq, i + 1);
+		ASSERT_EQ(t.data + t.zero, i ? 17 : 32);
+		p[i * PAGE] = 1;	/* changes seen by the next one */
+		ASSERT_OK(ftruncate(fd, flen));
+	}
+	unlink(path);
+}
+
+/* A checkpoint that fails part way leaves the next one full. */
+TEST(failed_checkpoint_restarts_the_chain)
+{
+	const size_t len = 8 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+	int pfd[2];
+
+	fill(p, len, 21);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
+	p[0] = 1;
+	signal(SIGPIPE, SIG_IGN);
+	ASSERT_OK(pipe(pfd));
+	close(pfd[0]);
+	ASSERT_CPR_ERR(p, p + len, pfd[1], CP_INCREMENTAL, EPIPE);
+	close(pfd[1]);
+	chain_drop(&c);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
+	ASSERT_EQ(last(&c).h.base_id, 0);
+	chain_drop(&c);
+}
+
+/* A range unmapped since the last checkpoint: recorded, no ENOMEM. */
+TEST(incremental_errnos)
+{
+	char *p = map_anon(4 * PAGE), *hole = map_anon(4 * PAGE);
+	struct chain c = { };
+	char path[32];
+	int fd = ckpt_file(path);
+
+	unlink(path);
+	ASSERT_CPR_ERR(p, p + PAGE, fd, CP_INCREMENTAL | 2, EINVAL);
+	ASSERT_CPR_ERR(p + 1, p + PAGE, fd, CP_INCREMENTAL, EINVAL);
+	ASSERT_CPR_ERR(p, p + PAGE, -1, CP_INCREMENTAL, EBADF);
+	ASSERT_OK(munmap(hole, 4 * PAGE));
+	ASSERT_CPR_ERR(hole, hole + 4 * PAGE, fd, CP_INCREMENTAL, ENOMEM);
+	ASSERT_EQ(lseek(fd, 0, SEEK_END), 0);
+
+	fill(p, 4 * PAGE, 22);
+	ASSERT_EQ(ckpt(&c, p, 4 * PAGE, CP_INCREMENTAL), 4);
+	ASSERT_OK(munmap(p, 4 * PAGE));
+	ASSERT_EQ(ckpt(&c, p, 4 * PAGE, CP_INCREMENTAL), 0);
+	ASSERT_INCREMENT(&c, 0, 0, 4);
+	check_chain(&c, p, 4 * PAGE);
+	chain_drop(&c);
+}
+
+/*
+ * Sixteen ranges are tracked at once; a seventeenth takes the place of
+ * the oldest, whose next increment is full again.  A fork()ed child
+ * tracks nothing.
+ */
+TEST(ranges_fork_and_eviction)
+{
+	char *p = map_anon(17 * PAGE);
+	struct chain c = { };
+	int i, status;
+	pid_t pid;
+
+	fill(p, 17 * PAGE, 23);
+	for (i = 0; i < 17; i++) {
+		ASSERT_EQ(ckpt(&c, p + i * PAGE, PAGE, CP_INCREMENTAL), 1);
+		chain_drop(&c);
+	}
+	ASSERT_EQ(ckpt(&c, p + 16 * PAGE, PAGE, CP_INCREMENTAL), 0);
+	ASSERT_EQ(last(&c).h.seq, 2);
+	chain_drop(&c);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		bool ok = ckpt(&c, p + 16 * PAGE, PAGE, CP_INCREMENTAL) == 1 &&
+			  last(&c).h.seq == 1;
+
+		chain_drop(&c);
+		_exit(!ok);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_EQ(status, 0);
+	ASSERT_EQ(ckpt(&c, p, PAGE, CP_INCREMENTAL), 1);	/* evicted */
+	ASSERT_EQ(last(&c).h.seq, 1);
+	chain_drop(&c);
+}
+
+static long mmc(unsigned int op)
+{
+	return syscall(__NR_mmcontext, op);
+}
+
+/* An mmcontext rollback changes memory: the next increment has it. */
+TEST(mmcontext_rollback_is_a_change)
+{
+	const size_t len = 8 * PAGE;
+	char *p = map_anon(len);
+	struct chain c = { };
+
+	if (mmc(77) != -1 || errno != EINVAL)
+		SKIP("this kernel has no mmcontext");
+	fill(p, len, 24);
+	ASSERT_OK(mmc(MMCONTEXT_SAVE));
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
+	p[3 * PAGE] = 1;
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	ASSERT_OK(mmc(MMCONTEXT_ROLLBACK));
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	check_chain(&c, p, len);
+	ASSERT_OK(mmc(MMCONTEXT_DROP));
+	chain_drop(&c);
+}
+
+/*
+ * Children track a 4 GiB range, mostly a hole (a 128 KiB bitmap each,
+ * charged to their memcg), then exit or exec.  Their memcg must be back
+ * to (nearly) nothing.
+ */
+static void tracking_is_freed(bool do_exec)
+{
+	const size_t span = 4UL << 30;
+	char cg[64], procs[96];
+	int i, status;
+	long charged;
+
+	snprintf(cg, sizeof(cg), CG_ROOT "/cp-range-leak-%d", getpid());
+	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
+	    mkdir(cg, 0755))
+		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	for (i = 0; i < 32; i++) {
+		pid_t pid = fork();
+
+		ASSERT_OK(pid);
+		if (pid == 0) {
+			struct chain c = { };
+			char *p;
+
+			if (!write_file(procs, "0"))
+				_exit(22);
+			p = mmap(NULL, span, PROT_NONE,
+				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+				 -1, 0);
+			if (p == MAP_FAILED || munmap(p + PAGE, span - PAGE))
+				_exit(23);
+			if (ckpt(&c, p, span, CP_INCREMENTAL) < 0)
+				_exit(24);
+			chain_drop(&c);
+			if (do_exec)
+				execl("/bin/true", "true", (char *)NULL);
+			_exit(do_exec ? 21 : 0);
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
+	charged = cg_read(cg, "memory.current", NULL);
+	ASSERT_OK(rmdir(cg));
+	diag("%s: children's memcg %ld bytes; a leak would be >= %ld",
+	     do_exec ? "exec" : "exit", charged, 32 * (span >> 15));
+	/* Per-CPU charge caches: up to 64 pages each; slab bytes. */
+	ASSERT_LE(charged, (2 * 64 + 16) * (long)PAGE);
+}
+
+TEST(exit_frees_tracking)
+{
+	tracking_is_freed(false);
+}
+
+TEST(exec_frees_tracking)
+{
+	tracking_is_freed(true);
 }
 
 TEST_MAIN()

@@ -3,8 +3,12 @@
 #ifndef __CTXKIT_MM_UTIL_H
 #define __CTXKIT_MM_UTIL_H
 
+#include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "../harness.h"
 
@@ -31,6 +35,43 @@ static inline void *map_anon(size_t len)
 		FAIL("mmap %zu: %s", len, strerror(errno));
 	madvise(p, len, MADV_NOHUGEPAGE);
 	return p;
+}
+
+#define CG_ROOT	"/sys/fs/cgroup"
+
+static inline bool write_file(const char *path, const char *val)
+{
+	int fd = open(path, O_WRONLY);
+	bool ok;
+
+	if (fd < 0)
+		return false;
+	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
+	close(fd);
+	return ok;
+}
+
+/* A key of a memory.stat-like file, or memory.current's value (key NULL). */
+static inline long cg_read(const char *cg, const char *file, const char *key)
+{
+	char path[256], k[64];
+	long val, ret = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", cg, file);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	if (!key) {
+		if (fscanf(f, "%ld", &val) == 1)
+			ret = val;
+	} else {
+		while (fscanf(f, "%63s %ld", k, &val) == 2)
+			if (!strcmp(k, key))
+				ret = val;
+	}
+	fclose(f);
+	return ret;
 }
 
 #endif /* __CTXKIT_MM_UTIL_H */

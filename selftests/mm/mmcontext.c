@@ -685,43 +685,6 @@ static long vmstat(const char *name)
 	return ret;
 }
 
-#define CG_ROOT	"/sys/fs/cgroup"
-
-static bool write_file(const char *path, const char *val)
-{
-	int fd = open(path, O_WRONLY);
-	bool ok;
-
-	if (fd < 0)
-		return false;
-	ok = write(fd, val, strlen(val)) == (ssize_t)strlen(val);
-	close(fd);
-	return ok;
-}
-
-/* A key of a memory.stat-like file, or memory.current's value (key NULL). */
-static long cg_read(const char *cg, const char *file, const char *key)
-{
-	char path[256], k[64];
-	long val, ret = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", cg, file);
-	f = fopen(path, "r");
-	if (!f)
-		return -1;
-	if (!key) {
-		if (fscanf(f, "%ld", &val) == 1)
-			ret = val;
-	} else {
-		while (fscanf(f, "%63s %ld", k, &val) == 2)
-			if (!strcmp(k, key))
-				ret = val;
-	}
-	fclose(f);
-	return ret;
-}
-
 /* Children that save, dirty and then exit or exec, n times, in cgroup cg. */
 static void children_leave_snapshots(int n, bool do_exec, const char *cg)
 {

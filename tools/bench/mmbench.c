@@ -54,6 +54,7 @@
 #include <linux/mmcontext.h>
 #include <linux/userfaultfd.h>
 #include "bench.h"
+#include "uffd.h"
 
 #define DIRTY_PAGES	16
 #define SEED_BYTES	(256L << 10)
@@ -703,35 +704,11 @@ static void uffd_close(struct uffd_wp *u)
 static int uffd_open(struct uffd_wp *u, char *p, long bytes, char *why,
 		     size_t len)
 {
-	struct uffdio_api api = {
-		.api = UFFD_API,
-		.features = UFFD_FEATURE_WP_ASYNC,
-	};
-	struct uffdio_register reg = {
-		.range = { (uintptr_t)p, bytes },
-		.mode = UFFDIO_REGISTER_MODE_WP,
-	};
-	struct uffdio_writeprotect wp = {
-		.range = { (uintptr_t)p, bytes },
-		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
-	};
 	const char *what;
 
 	u->pagemap = -1;
-	what = "userfaultfd";
-	u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | UFFD_USER_MODE_ONLY);
-	if (u->uffd < 0 && errno == EINVAL)	/* before 5.11 */
-		u->uffd = syscall(__NR_userfaultfd, O_CLOEXEC);
+	u->uffd = uffd_wp_async(p, bytes, &what);
 	if (u->uffd < 0)
-		goto fail;
-	what = "UFFDIO_API with UFFD_FEATURE_WP_ASYNC";
-	if (ioctl(u->uffd, UFFDIO_API, &api))
-		goto fail;
-	what = "UFFDIO_REGISTER_MODE_WP";
-	if (ioctl(u->uffd, UFFDIO_REGISTER, &reg))
-		goto fail;
-	what = "UFFDIO_WRITEPROTECT";
-	if (ioctl(u->uffd, UFFDIO_WRITEPROTECT, &wp))
 		goto fail;
 	what = "/proc/self/pagemap";
 	u->pagemap = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
