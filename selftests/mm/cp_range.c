@@ -1198,4 +1198,55 @@ TEST(exec_frees_tracking)
 	tracking_is_freed(true);
 }
 
+/*
+ * cprestore applies a full checkpoint and its increments in a fresh
+ * process, byte for byte, and refuses the chain with a link left out.
+ */
+TEST(cprestore_applies_increments)
+{
+	const size_t len = 32 * PAGE;
+	char img[] = "/tmp/cp_range.img2", cmd[512], msg[256];
+	struct chain c = { };
+	char *p, *want, *got;
+	int ifd;
+
+	if (system("cprestore -h >/dev/null 2>&1"))
+		SKIP("no cprestore in PATH");
+	p = mmap(FIXED_AT, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	ASSERT_TRUE(p == FIXED_AT);
+	fill(p, len, 25);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 32);
+	p[3 * PAGE] = 1;
+	ASSERT_OK(madvise(p + 5 * PAGE, 2 * PAGE, MADV_DONTNEED));
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	ASSERT_OK(munmap(p + 20 * PAGE, 4 * PAGE));
+	p[30 * PAGE] = 2;
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	want = calloc(len, 1);
+	memcpy(want, p, 20 * PAGE);
+	memcpy(want + 24 * PAGE, p + 24 * PAGE, 8 * PAGE);
+
+	unlink(img);
+	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s %s %s 2>&1", img,
+		 c.path[0], c.path[1], c.path[2]);
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 0);
+	ifd = open(img, O_RDONLY);
+	ASSERT_OK(ifd);
+	got = malloc(len);
+	ASSERT_EQ(read(ifd, got, len), (long)len);
+	close(ifd);
+	if (memcmp(got, want, len))
+		FAIL("the image rebuilt from 3 checkpoints differs");
+
+	unlink(img);
+	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s %s 2>&1", img,
+		 c.path[0], c.path[2]);
+	ASSERT_EQ(run(cmd, msg, sizeof(msg)), 1);
+	diag("%s", msg);
+	ASSERT_TRUE(strstr(msg, "link is missing"));
+	ASSERT_TRUE(access(img, F_OK) != 0);
+	chain_drop(&c);
+}
+
 TEST_MAIN()
