@@ -1137,53 +1137,39 @@ TEST(mmcontext_rollback_is_a_change)
 	chain_drop(&c);
 }
 
+#define TRACK_SPAN	(4UL << 30)
+
+/* A leak-test child: tracks a 4 GiB range that is mostly a hole. */
+static int track_a_hole(void)
+{
+	struct chain c = { };
+	char *p = mmap(NULL, TRACK_SPAN, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED || munmap(p + PAGE, TRACK_SPAN - PAGE))
+		return 23;
+	if (ckpt(&c, p, TRACK_SPAN, CP_INCREMENTAL) < 0)
+		return 24;
+	chain_drop(&c);
+	return 0;
+}
+
 /*
- * Children track a 4 GiB range, mostly a hole (a 128 KiB bitmap each,
- * charged to their memcg), then exit or exec.  Their memcg must be back
- * to (nearly) nothing.
+ * Children track a 4 GiB range (a 128 KiB bitmap each, charged to their
+ * memcg), then exit or exec.  Their memcg must be back to (nearly)
+ * nothing.
  */
 static void tracking_is_freed(bool do_exec)
 {
-	const size_t span = 4UL << 30;
-	char cg[64], procs[96];
-	int i, status;
+	char cg[64];
 	long charged;
 
-	snprintf(cg, sizeof(cg), CG_ROOT "/cp-range-leak-%d", getpid());
-	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
-	    mkdir(cg, 0755))
-		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
-	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
-	for (i = 0; i < 32; i++) {
-		pid_t pid = fork();
-
-		ASSERT_OK(pid);
-		if (pid == 0) {
-			struct chain c = { };
-			char *p;
-
-			if (!write_file(procs, "0"))
-				_exit(22);
-			p = mmap(NULL, span, PROT_NONE,
-				 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
-				 -1, 0);
-			if (p == MAP_FAILED || munmap(p + PAGE, span - PAGE))
-				_exit(23);
-			if (ckpt(&c, p, span, CP_INCREMENTAL) < 0)
-				_exit(24);
-			chain_drop(&c);
-			if (do_exec)
-				execl("/bin/true", "true", (char *)NULL);
-			_exit(do_exec ? 21 : 0);
-		}
-		ASSERT_EQ(waitpid(pid, &status, 0), pid);
-		ASSERT_TRUE(WIFEXITED(status));
-		ASSERT_EQ(WEXITSTATUS(status), 0);
-	}
+	cg_make(cg, sizeof(cg), "cp-range-leak");
+	cg_children(32, cg, track_a_hole, do_exec);
 	charged = cg_read(cg, "memory.current", NULL);
 	ASSERT_OK(rmdir(cg));
 	diag("%s: children's memcg %ld bytes; a leak would be >= %ld",
-	     do_exec ? "exec" : "exit", charged, 32 * (span >> 15));
+	     do_exec ? "exec" : "exit", charged, 32 * (TRACK_SPAN >> 15));
 	/* Per-CPU charge caches: up to 64 pages each; slab bytes. */
 	ASSERT_LE(charged, (2 * 64 + 16) * (long)PAGE);
 }

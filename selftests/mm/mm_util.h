@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../harness.h"
@@ -72,6 +74,47 @@ static inline long cg_read(const char *cg, const char *file, const char *key)
 	}
 	fclose(f);
 	return ret;
+}
+
+/* A fresh memory cgroup CG_ROOT/@name-PID, its path in @cg; or skip. */
+static inline void cg_make(char *cg, size_t len, const char *name)
+{
+	snprintf(cg, len, CG_ROOT "/%s-%d", name, getpid());
+	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
+	    mkdir(cg, 0755))
+		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+}
+
+/*
+ * @n children, one after the other, each in cgroup @cg: @work (0, or the
+ * child's exit status), then exit, or exec /bin/true if @do_exec.  Each
+ * must end with status 0.
+ */
+static inline void cg_children(int n, const char *cg, int (*work)(void),
+			       bool do_exec)
+{
+	char procs[128];
+	int i, status;
+
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	for (i = 0; i < n; i++) {
+		pid_t pid = fork();
+
+		ASSERT_OK(pid);
+		if (pid == 0) {
+			if (!write_file(procs, "0"))
+				_exit(22);
+			status = work();
+			if (status)
+				_exit(status);
+			if (do_exec)
+				execl("/bin/true", "true", (char *)NULL);
+			_exit(do_exec ? 21 : 0);
+		}
+		ASSERT_EQ(waitpid(pid, &status, 0), pid);
+		ASSERT_TRUE(WIFEXITED(status));
+		ASSERT_EQ(WEXITSTATUS(status), 0);
+	}
 }
 
 #endif /* __CTXKIT_MM_UTIL_H */

@@ -685,39 +685,20 @@ static long vmstat(const char *name)
 	return ret;
 }
 
-/* Children that save, dirty and then exit or exec, n times, in cgroup cg. */
-static void children_leave_snapshots(int n, bool do_exec, const char *cg)
+/* A leak-test child: dense pages and sparse ones, saved, then dirtied. */
+static int leave_snapshot(void)
 {
-	int i, status;
+	char *p = map_anon(LEAK_DENSE * PAGE);
+	char *sparse = map_anon(LEAK_SPARSE * HPAGE);	/* a shadow per 2 MiB */
+	size_t j;
 
-	for (i = 0; i < n; i++) {
-		pid_t pid = fork();
-
-		ASSERT_OK(pid);
-		if (pid == 0) {
-			char procs[128], *p, *sparse;
-			size_t j;
-
-			snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
-			if (!write_file(procs, "0"))
-				_exit(22);
-			/* Dense pages, and sparse ones: a shadow per 2 MiB. */
-			p = map_anon(LEAK_DENSE * PAGE);
-			sparse = map_anon(LEAK_SPARSE * HPAGE);
-			fill(p, LEAK_DENSE * PAGE, 1);
-			for (j = 0; j < LEAK_SPARSE; j++)
-				sparse[j * HPAGE] = 1;
-			if (mmc(MMCONTEXT_SAVE))
-				_exit(20);
-			fill(p, LEAK_DENSE * PAGE, 2);
-			if (do_exec)
-				execl("/bin/true", "true", (char *)NULL);
-			_exit(do_exec ? 21 : 0);
-		}
-		ASSERT_EQ(waitpid(pid, &status, 0), pid);
-		ASSERT_TRUE(WIFEXITED(status));
-		ASSERT_EQ(WEXITSTATUS(status), 0);
-	}
+	fill(p, LEAK_DENSE * PAGE, 1);
+	for (j = 0; j < LEAK_SPARSE; j++)
+		sparse[j * HPAGE] = 1;
+	if (mmc(MMCONTEXT_SAVE))
+		return 20;
+	fill(p, LEAK_DENSE * PAGE, 2);
+	return 0;
 }
 
 /*
@@ -734,14 +715,11 @@ static void expect_no_leak(bool do_exec)
 	char cg[64];
 
 	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
-	snprintf(cg, sizeof(cg), CG_ROOT "/mmcontext-leak-%d", getpid());
-	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
-	    mkdir(cg, 0755))
-		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+	cg_make(cg, sizeof(cg), "mmcontext-leak");
 
-	children_leave_snapshots(2, do_exec, cg);	/* warm up */
+	cg_children(2, cg, leave_snapshot, do_exec);	/* warm up */
 	before = vmstat("nr_free_pages");
-	children_leave_snapshots(n, do_exec, cg);
+	cg_children(n, cg, leave_snapshot, do_exec);
 	after = vmstat("nr_free_pages");
 	charged = cg_read(cg, "memory.current", NULL);
 	ASSERT_OK(rmdir(cg));
@@ -782,10 +760,7 @@ TEST(memcg_charged_and_enomem_at_limit)
 	char *p, *before;
 
 	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
-	snprintf(cg, sizeof(cg), CG_ROOT "/mmcontext-%d", getpid());
-	if (!write_file(CG_ROOT "/cgroup.subtree_control", "+memory") ||
-	    mkdir(cg, 0755))
-		SKIP("no cgroup v2 memory controller: %s", strerror(errno));
+	cg_make(cg, sizeof(cg), "mmcontext");
 	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
 	snprintf(pid, sizeof(pid), "%d", getpid());
 	ASSERT_TRUE(write_file(path, pid));
