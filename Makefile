@@ -8,6 +8,16 @@
 #   make help    the other targets
 
 OUTPUT ?= $(CURDIR)/.output
+# DEBUG=1: the debug kernel (vmlinux-config/debug/) and everything built
+# for it go to their own folder, beside the normal lane's; the kernel tree
+# and ccache are shared.  (A sub-make finds CTXKIT_DEBUG already set.)
+ifeq ($(DEBUG)$(CTXKIT_DEBUG),1)
+export KSRC := $(OUTPUT)/linux
+export CCACHE_DIR ?= $(OUTPUT)/ccache
+export CTXKIT_DEBUG := 1
+override OUTPUT := $(OUTPUT)/debug
+endif
+KSRC_DIR := $(or $(KSRC),$(OUTPUT)/linux)
 KBUILD := $(OUTPUT)/kbuild
 VMLINUX := $(KBUILD)/vmlinux
 # The patched kernel's uapi headers: new syscalls, flags and structs.
@@ -35,6 +45,10 @@ BENCHES := ctxbench
 SYSCALL_BENCHES := mmbench cpbench
 # tools/NAME.c without BPF: tools for the kernel features' files.
 SYSCALL_TOOLS := cpinspect cprestore
+# tools/fuzz/NAME.c and tools/stress/NAME.c: run in the guest, against the
+# kernel features' system calls.
+FUZZERS := ctxfuzz
+STRESSERS := ctxstress
 # selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
 # selftests/mm/NAME.c: the kernel features themselves, no BPF.
@@ -44,7 +58,7 @@ TOOL_TESTS := $(wildcard selftests/tools/*.sh)
 
 # What goes into the guest: /usr/bin, the BPF selftests, the BPF objects.
 GUEST_BINS = $(addprefix $(OUTPUT)/bin/,$(TOOLS) $(DEMOS) $(BENCHES) \
-	$(SYSCALL_BENCHES) $(SYSCALL_TOOLS))
+	$(SYSCALL_BENCHES) $(SYSCALL_TOOLS) $(FUZZERS) $(STRESSERS))
 GUEST_TESTS = $(addprefix $(OUTPUT)/selftests/bpf/,$(BPF_TESTS))
 GUEST_MM_TESTS = $(addprefix $(OUTPUT)/selftests/mm/,$(MM_TESTS))
 GUEST_BPF_OBJS = $(patsubst %,$(OUTPUT)/bpf/%.bpf.o,$(TOOLS))
@@ -72,6 +86,10 @@ test_ctxtop_DEPS := $(UAPI_HEADERS)
 # What make bench runs in the guest, one shell command line.
 BENCH ?= ctxbench $(BENCH_ARGS) && mmbench && cpbench
 
+# make fuzz / make stress: how long, and the fuzzer's first seed.
+DURATION ?= 60
+SEED ?=
+
 ifeq ($(V),1)
 Q =
 msg =
@@ -84,13 +102,20 @@ endif
 .SECONDARY:
 
 .PHONY: all build deps kernel kernel-tree kernel-config kernel-export \
-	kernel-check userspace initramfs run check bench vm clean distclean help
+	kernel-check userspace initramfs run check check-upstream bench fuzz \
+	stress upstream-mm vm clean distclean help
 
 all: build
 
 help:
 	@echo 'make run            boot the patched kernel and run the demo'
-	@echo 'make check          boot and run every selftest'
+	@echo 'make check          boot and run every selftest, with the fast'
+	@echo '                    part of upstream'"'"'s mm selftests'
+	@echo 'make check-upstream all of upstream'"'"'s mm selftests, with and'
+	@echo '                    without a ctxkit tracker in each'
+	@echo 'make fuzz           the syscall fuzzer for DURATION=SECS [SEED=N]'
+	@echo 'make stress         every feature at once under memory pressure,'
+	@echo '                    for DURATION=SECS'
 	@echo 'make vm             interactive shell in the guest'
 	@echo 'make bench          every benchmark, as ratios (tools/bench);'
 	@echo '                    BENCH="mmbench -q" runs just that one'
@@ -101,6 +126,8 @@ help:
 	@echo 'make kernel-check   apply kernel/series to pristine source, checkpatch'
 	@echo 'make clean          remove build output (keeps kernel tree, ccache)'
 	@echo 'make distclean      remove all of $(OUTPUT)'
+	@echo 'DEBUG=1             any of these on the debug kernel (KASAN,'
+	@echo '                    lockdep, DEBUG_VM, kmemleak), in $(OUTPUT)/debug'
 	@echo 'V=1 shows full commands'
 
 deps:
@@ -129,8 +156,19 @@ build: kernel
 run: build
 	$(Q)selftests/vmtest.sh -- /usr/bin/ctxkit-demo
 
-check: build
+check: build upstream-mm
 	$(Q)selftests/run.sh
+
+check-upstream: build upstream-mm
+	$(Q)selftests/run.sh -u
+
+fuzz: build
+	$(Q)selftests/vmtest.sh -t $$(($(DURATION) * 2 + 600)) -- \
+		ctxfuzz -d $(DURATION) $(if $(SEED),-s $(SEED))
+
+stress: build
+	$(Q)selftests/vmtest.sh -t $$(($(DURATION) * 2 + 600)) -- \
+		ctxstress -d $(DURATION)
 
 vm: build
 	$(Q)selftests/vmtest.sh -s
@@ -233,6 +271,31 @@ $(addprefix $(OUTPUT)/bin/,$(SYSCALL_TOOLS)): $(OUTPUT)/bin/%: tools/%.c \
 # The checkpoint file reader, for the tools and the tests that read files.
 $(OUTPUT)/bin/cpinspect $(OUTPUT)/bin/cprestore \
 		$(OUTPUT)/selftests/mm/cp_range: tools/cpfile.c tools/cpfile.h
+
+$(addprefix $(OUTPUT)/bin/,$(FUZZERS)): $(OUTPUT)/bin/%: tools/fuzz/%.c \
+		$(wildcard tools/fuzz/*.h) tools/cpfile.c tools/cpfile.h \
+		$(UAPI_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(syscall_prog)
+
+$(addprefix $(OUTPUT)/bin/,$(STRESSERS)): $(OUTPUT)/bin/%: tools/stress/%.c \
+		$(wildcard tools/stress/*.h) tools/cpfile.c tools/cpfile.h \
+		$(UAPI_HEADERS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(@D)
+	$(Q)$(syscall_prog)
+
+# Upstream's tools/testing/selftests/mm, built static from the unpacked
+# tree against the patched uapi headers, each linked with a tracker that
+# an environment variable turns on (selftests/upstream/).  Carried into
+# the guest over 9p, not packed into the initramfs.
+upstream-mm: $(OUTPUT)/upstream-mm/.stamp
+
+$(OUTPUT)/upstream-mm/.stamp: $(wildcard selftests/upstream/*) $(UAPI_HEADERS)
+	$(call msg,UPSTREAM,$(OUTPUT)/upstream-mm)
+	$(Q)selftests/upstream/build.sh $(KSRC_DIR) $(UAPI) $(@D)
+	$(Q)touch $@
 
 $(OUTPUT)/selftests/carry/exit_with: selftests/vm/exit_with.c
 	$(call msg,CC,$@)

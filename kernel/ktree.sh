@@ -15,14 +15,18 @@
 #                     worktree and run checkpatch.pl --strict on each patch
 #
 # Everything generated lives under $OUTPUT (default: <repo>/.output).
+# CTXKIT_DEBUG=1 adds vmlinux-config/debug/*.config; the Makefile then
+# points OUTPUT at its own folder and KSRC/CCACHE_DIR at the shared ones.
 set -euo pipefail
 
 TOP=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 OUT=${OUTPUT:-$TOP/.output}
-SRC=$OUT/linux			# git tree: pristine + series
+SRC=${KSRC:-$OUT/linux}		# git tree: pristine + series
 KBUILD=$OUT/kbuild		# O= build directory
 SERIES_DIR=$TOP/kernel
 CONFIG_DIR=$TOP/vmlinux-config
+FRAGS=("$CONFIG_DIR"/*.config)
+[ "${CTXKIT_DEBUG:-0}" = 1 ] && FRAGS+=("$CONFIG_DIR"/debug/*.config)
 TARBALL=${CTXKIT_KSRC:-/usr/src/linux-source-6.12.tar.xz}
 PKG=linux-source-6.12
 JOBS=${JOBS:-$(($(nproc) + 1))}
@@ -118,7 +122,7 @@ fragment_options() {
 }
 
 cmd_config() {
-	local frags=("$CONFIG_DIR"/*.config)
+	local frags=("${FRAGS[@]}")
 	local cfg=$KBUILD/.config want opt line missing=0
 	mkdir -p "$KBUILD"
 	say CONFIG "tinyconfig + ${frags[*]##*/}"
@@ -149,7 +153,7 @@ cmd_build() {
 	command -v ccache >/dev/null || die "ccache missing: apt-get install ccache"
 	cmd_tree
 	local stamp=$KBUILD/.ctxkit-config-hash hash
-	hash=$(cat "$CONFIG_DIR"/*.config "$SRC/.git/ctxkit-source-version" | sha256sum | cut -d' ' -f1)
+	hash=$(cat "${FRAGS[@]}" "$SRC/.git/ctxkit-source-version" | sha256sum | cut -d' ' -f1)
 	if [ ! -f "$KBUILD/.config" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$hash" ]; then
 		cmd_config
 		echo "$hash" >"$stamp"

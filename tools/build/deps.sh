@@ -11,7 +11,7 @@ set -euo pipefail
 PKGS=(
 	# kernel source and build
 	linux-source-6.12 bc bison ccache dwarves flex gcc git libelf-dev
-	libssl-dev make xz-utils
+	libssl-dev make rsync xz-utils
 	# checkpatch.pl (scripts/spdxcheck.py)
 	perl python3 python3-git python3-ply
 	# BPF toolchain; static libbpf, libelf, libz and libzstd for the tools
