@@ -309,7 +309,7 @@ userspace: $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_MM_TESTS) \
 
 INITRAMFS_DEPS := $(GUEST_BINS) $(GUEST_TESTS) $(GUEST_MM_TESTS) $(GUEST_BPF_OBJS) \
 	tools/demo/demo.sh selftests/run_tests.sh $(TOOL_TESTS) selftests/tools/tap.inc \
-	selftests/vm/init selftests/vm/mkinitramfs.sh $(VMLINUX)
+	selftests/vm/init selftests/vm/kreport selftests/vm/mkinitramfs.sh $(VMLINUX)
 
 initramfs: userspace $(OUTPUT)/initramfs.cpio
 	@:

@@ -2,19 +2,30 @@
 # SPDX-License-Identifier: GPL-2.0
 #
 # run.sh - run every ctxkit selftest: boot the guest once for the in-guest
-# suite, then from the host check the runner itself and ctxtop on the
-# host's stock kernel.  Prints TAP, numbered across everything, and ends
-# with "N passed, N failed, N skipped".
-# Exit status 1 if anything failed.
+# suite (with the fast part of upstream's mm selftests), then from the host
+# check the runner itself and ctxtop on the host's stock kernel; on the
+# debug kernel (CTXKIT_DEBUG=1), also that a KASAN report fails a run.
+# Prints TAP, numbered across everything, and ends with
+# "N passed, N failed, N skipped".  Exit status 1 if anything failed.
+#
+#   run.sh       all of the above
+#   run.sh -u    every upstream mm selftest, and nothing else
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUT=${OUTPUT:-$(cd "$HERE/.." && pwd)/.output}
 VMTEST=$HERE/vmtest.sh
+UPSTREAM=$OUT/upstream-mm
+DEBUG=${CTXKIT_DEBUG:-0}
+# KASAN and lockdep under TCG: everything takes several times longer.
+SUITE_TIMEOUT=$([ "$DEBUG" = 1 ] && echo 4800 || echo 1800)
 
 guest_suite() {
-	local rc
-	"$VMTEST" -- /usr/lib/ctxkit/selftests/run_tests.sh
+	local rc args=()
+	[ -x "$UPSTREAM/run.sh" ] && args=(-u "$UPSTREAM")
+	[ $# -gt 0 ] && args+=("$@")
+	"$VMTEST" -t "$SUITE_TIMEOUT" ${args[0]:+-d "$UPSTREAM"} -- \
+		/usr/lib/ctxkit/selftests/run_tests.sh "${args[@]}"
 	rc=$?
 	# run_tests.sh exits 0 or 1; anything else is the VM, not a test.
 	[ $rc -le 1 ] || echo "not ok - guest suite # vmtest exited with status $rc"
@@ -82,11 +93,36 @@ host_stock_kernel_mode() {
 	[ $bad -eq 0 ] && echo "ok - $name" || echo "not ok - $name"
 }
 
+# The debug lane itself: a use-after-free provoked through LKDTM must
+# fail the run, named with the test that was running.
+debug_lane_catches_kasan() {
+	local log=$OUT/tmp/lkdtm.log rc name=debug_lane_catches_kasan
+	"$VMTEST" -t 600 -- sh -c 'echo "# selftest: lkdtm"
+		echo READ_AFTER_FREE >/sys/kernel/debug/provoke-crash/DIRECT' \
+		>"$log" 2>&1
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q 'BUG: KASAN: slab-use-after-free' "$log" &&
+	   grep -q 'panicked while running lkdtm' "$log"; then
+		echo "ok - $name"
+	else
+		sed 's/^/# /' "$log" | tail -n 20
+		echo "# expected a KASAN report and a failed run, got status $rc"
+		echo "not ok - $name"
+	fi
+}
+
 mkdir -p "$OUT/tmp"
 {
-	guest_suite
-	host_carried_exit_status
-	host_stock_kernel_mode
+	if [ "${1:-}" = -u ]; then
+		guest_suite -a
+	else
+		guest_suite
+		host_carried_exit_status
+		host_stock_kernel_mode
+		if [ "$DEBUG" = 1 ]; then
+			debug_lane_catches_kasan
+		fi
+	fi
 } 2>&1 | awk '
 	BEGIN { print "TAP version 13" }
 	/^(not )?ok( |$)/ {

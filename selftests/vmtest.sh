@@ -29,7 +29,9 @@ guest (default: sh -c true).  The serial console goes to stdout.
   -i CPIO     initramfs (default \$OUT/initramfs.cpio)
   -h          this help
 
-Environment: CTXKIT_ACCEL=kvm|tcg overrides the accelerator probe.
+Environment: CTXKIT_ACCEL=kvm|tcg overrides the accelerator probe;
+CTXKIT_DEBUG=1 (set by make DEBUG=1) tells the guest it runs the debug
+kernel.
 Example: ${0##*/} -d \$PWD/bin -- \$PWD/bin/prog --flag
 EOF
 }
@@ -129,10 +131,14 @@ else
 	accel=(-accel tcg,thread=single -cpu max)
 fi
 
+# A WARN is a bug: panic on it, as on an oops.  Two fake NUMA nodes, so
+# that migration between nodes can be tested.
+cmdline="console=ttyS0 quiet panic=-1 oops=panic panic_on_warn=1 loglevel=4"
+cmdline+=" numa=fake=2"
+[ "${CTXKIT_DEBUG:-0}" = 1 ] && cmdline+=" ctxkit.debug=1"
 qemu=(qemu-system-x86_64 -nodefaults -no-reboot -display none
       "${accel[@]}" -smp "$CPUS" -m "$MEM"
-      -kernel "$KERNEL" -initrd "$RUN/initrd"
-      -append "console=ttyS0 quiet panic=-1 oops=panic loglevel=4")
+      -kernel "$KERNEL" -initrd "$RUN/initrd" -append "$cmdline")
 for i in "${!DIRS[@]}"; do
 	qemu+=(-virtfs "local,path=${DIRS[$i]},mount_tag=ctxkit$i,security_model=none,id=fs$i")
 done
@@ -158,7 +164,10 @@ if [ "$qrc" -eq 124 ] || [ "$qrc" -eq 137 ]; then
 	exit 124
 fi
 if grep -aq 'Kernel panic' "$LOG"; then
-	echo "vmtest: guest kernel panicked: $(grep -a -m1 'Kernel panic' "$LOG")" >&2
+	# the test that was running: the last one the guest runner named
+	running=$(sed -n '/Kernel panic/q; s/^# selftest: //p' "$LOG" | tail -n 1)
+	echo "vmtest: guest kernel panicked${running:+ while running $running}:" \
+		"$(grep -a -m1 'Kernel panic' "$LOG")" >&2
 else
 	echo "vmtest: guest stopped without an exit status (qemu exit $qrc)" >&2
 fi

@@ -20,6 +20,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,run,root,etc,ctxkit}
 install -m 0755 "$BUSYBOX" "$STAGE/bin/busybox"
 install -m 0755 "$HERE/init" "$STAGE/init"
+install -m 0755 "$HERE/kreport" "$STAGE/usr/bin/kreport"
 for app in $("$BUSYBOX" --list-full); do
 	[ "$app" = bin/busybox ] || ln -sf /bin/busybox "$STAGE/$app"
 done
