@@ -34,8 +34,9 @@ PKGS=(
 #   file  a file; @MA@ stands for the multiarch triplet (x86_64-linux-gnu)
 #   py    a module of Debian's python3 (ktree.sh check puts /usr/bin first)
 #   pl    a perl module
-# Essential packages (coreutils, sed, grep, mawk, tar's dependencies...)
-# cannot be missing and are left out.
+# A package's first missing entry is the one reported.  Essential packages
+# (coreutils, tar, sed, grep, mawk, util-linux...) cannot be missing and
+# are left out.
 # KIND WHAT				PACKAGE		WHO NEEDS IT
 CHECKS='
 file /usr/src/linux-source-6.12.tar.xz	linux-source-6.12 ktree.sh tree unpacks it
@@ -80,13 +81,14 @@ file /bin/busybox			busybox-static	the guest initramfs needs it
 cmd  qemu-system-x86_64			qemu-system-x86	vmtest.sh boots the guest with it
 '
 
-# check: one line for each entry of CHECKS that is not there, status 1 if
-# any; their packages are left in BAD_PKGS
+# check: one line for each package with an entry of CHECKS that is not
+# there, status 1 if any; those packages are left in BAD_PKGS
 BAD_PKGS=()
 check() {
-	local ma=x86_64-linux-gnu kind what pkg why d
-	command -v dpkg-architecture >/dev/null && ma=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
+	local ma kind what pkg why d
+	ma=$(uname -m)-linux-gnu
 	while read -r kind what pkg why; do
+		[[ " ${BAD_PKGS[*]} " == *" $pkg "* ]] && continue
 		what=${what//@MA@/$ma}
 		case $kind in
 		cmd)	command -v "$what" >/dev/null && continue

@@ -20,6 +20,9 @@
 #               ncursesw, and a BPF object through clang-19 and bpftool
 #   kobjs       make prepare (objtool, resolve_btfids: libelf) and a few
 #               kernel objects with ccache gcc -j2, pahole -J on one
+#   initramfs   the kernel's gen_init_cpio, mkinitramfs.sh with
+#               busybox-static, qemu-system-x86_64 --version (no boot)
+#   kernel-check  make kernel-check: checkpatch.pl, spdxcheck.py
 #   negative    rsync removed: a non-root user's make kernel, and root's
 #               make kernel with /usr/bin/rsync gone behind dpkg's back
 #
@@ -214,6 +217,18 @@ kobjs() {
 		ccache -s | grep -E -i 'hits|misses|cache size' || true"
 }
 
+# gen_init_cpio is all of usr/ that the guest needs; a busybox-only
+# initramfs from it, read back with cpio.
+initramfs() {
+	in_root "set -e; export CCACHE_DIR=$REPO/.output/ccache
+		$KMAKE usr/
+		rm -rf .output/fresh/stage && mkdir -p .output/fresh/stage
+		selftests/vm/mkinitramfs.sh $REPO/.output/kbuild/usr/gen_init_cpio \
+			$REPO/.output/fresh/stage $REPO/.output/fresh/initramfs.cpio
+		echo \"  CPIO     \$(cpio -it <.output/fresh/initramfs.cpio 2>/dev/null | wc -l) entries, \$(stat -c %s .output/fresh/initramfs.cpio) bytes\"
+		qemu-system-x86_64 --version | head -n 1"
+}
+
 # rsync gone: the build stops at deps, before ktree.sh build says KERNEL.
 expect_stop() {
 	local who=$1 cmd=$2 log=$ROOT/tmp/negative.log rc=0
@@ -227,7 +242,7 @@ expect_stop() {
 }
 
 negative() {
-	in_root 'dpkg -r rsync >/dev/null && echo "  REMOVE   rsync (dpkg -r)"'
+	in_root 'dpkg -r rsync >/dev/null 2>&1 && echo "  REMOVE   rsync (dpkg -r)"'
 	say RUN "as builder: make kernel"
 	expect_stop "non-root" 'runuser -u builder -- env PATH=$PATH make kernel'
 	say RUN "as builder: tools/build/deps.sh --check"
@@ -248,6 +263,8 @@ stage kernel-config in_root 'make kernel-config'
 stage headers headers
 stage userspace userspace
 stage kobjs kobjs
+stage initramfs initramfs
+stage kernel-check in_root 'make kernel-check'
 stage negative negative
 
 echo
