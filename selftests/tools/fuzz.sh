@@ -3,7 +3,8 @@
 #
 # fuzz.sh - ctxfuzz for CTXKIT_FUZZ_SECS seconds (60): no seed may fail
 # an oracle, crash or hang.  With swap on /dev/ram0 while it runs, if
-# that is free, so that MADV_PAGEOUT really swaps.
+# that is free, so that MADV_PAGEOUT really swaps.  CTXKIT_FUZZ_ARGS adds
+# options (-K: tolerate the known defects of issue 11).
 out=/tmp/fuzz.$$
 . "$(dirname "$0")/tap.inc"
 
@@ -14,7 +15,7 @@ if [ -b /dev/ram0 ] && ! grep -q '^/dev/ram0 ' /proc/swaps &&
 	swap=/dev/ram0
 fi
 
-ctxfuzz -d "${CTXKIT_FUZZ_SECS:-60}" >"$out" 2>&1
+ctxfuzz -d "${CTXKIT_FUZZ_SECS:-60}" $CTXKIT_FUZZ_ARGS >"$out" 2>&1
 rc=$?
 [ -n "$swap" ] && swapoff "$swap"
 

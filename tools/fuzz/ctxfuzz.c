@@ -25,6 +25,12 @@
  *
  * USAGE: ctxfuzz -d SECS [-s FIRST_SEED] [-n OPS] [-K] [-v]
  *        ctxfuzz -r SEED [-n OPS] [-K]
+ *
+ * -r replays one seed and logs every op; -v names each seed as it starts
+ * (a seed that panics the kernel has no time to say it failed); -n sets
+ * the ops per seed (200); -K tolerates issue 11's rollback defects #9,
+ * #12 and #13, counting them, and maps no secretmem (#1, an oops), to
+ * look for other defects past them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -383,8 +389,11 @@ static bool probe_copy(volatile char *dst, const volatile char *src,
 		return false;
 	}
 	probe_env = &env;
-	for (i = 0; i < n; i++)
-		dst[i] = src[i];
+	if (n > 8)	/* a fault inside memcpy() jumps out just the same */
+		memcpy((char *)dst, (const char *)src, n);
+	else
+		for (i = 0; i < n; i++)
+			dst[i] = src[i];
 	probe_env = NULL;
 	return true;
 }
@@ -409,11 +418,11 @@ static void rnd_fill(void *p, size_t len)
 /* --- address-space operations ---------------------------------------- */
 
 enum { K_ANON, K_RESERVE, K_ANON_RO, K_FILE_PRIV, K_FILE_SHARED,
-       K_ANON_SHARED, K_MEMFD_PRIV, K_MEMFD_SHARED, NR_KINDS };
+       K_ANON_SHARED, K_MEMFD_PRIV, K_MEMFD_SHARED, K_SECRET, NR_KINDS };
 
 static const char *const kind_names[NR_KINDS] = {
 	"anon", "reserve", "anon-ro", "file-priv", "file-shared",
-	"anon-shared", "memfd-priv", "memfd-shared",
+	"anon-shared", "memfd-priv", "memfd-shared", "secretmem",
 };
 
 static void op_mmap(struct fuzz_state *s)
@@ -438,6 +447,14 @@ static void op_mmap(struct fuzz_state *s)
 		break;
 	case K_ANON_SHARED:
 		flags |= MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case K_SECRET:		/* issue 11 #1: not in the direct map */
+		if (st->fd_secret < 0 || st->tolerate_known)
+			return;		/* -K: cp_range would oops on it */
+		fd = st->fd_secret;
+		flags |= MAP_SHARED;
+		foff = rnd(st, 64) * PAGE;
+		n = n > 16 ? 16 : n;
 		break;
 	default:
 		fd = kind == K_FILE_PRIV ? st->fd_priv :
@@ -1165,7 +1182,7 @@ static const char *stale_reason(char *buf, size_t len)
 /* FNV-1a of every mapped arena page: did a failed rollback change any? */
 static uint64_t arena_hash(void)
 {
-	static unsigned char buf[PAGE];
+	static uint64_t buf[PAGE / 8];
 	uint64_t h = 0xcbf29ce484222325ULL;
 	unsigned long i, k;
 
@@ -1173,7 +1190,7 @@ static uint64_t arena_hash(void)
 	for (i = 0; i < ARENA_PAGES; i++) {
 		if (!pi_now[i].mapped || !mem_read(buf, i * PAGE, PAGE))
 			continue;
-		for (k = 0; k < PAGE; k++)
+		for (k = 0; k < PAGE / 8; k++)
 			h = (h ^ buf[k]) * 0x100000001b3ULL;
 		h ^= i;
 	}
@@ -1181,11 +1198,11 @@ static uint64_t arena_hash(void)
 }
 
 /*
- * A failure, unless -K and @known: one of issue 11's defects may explain
- * it, so count it and go on (false: the snapshot is no use any more).
+ * A failure, unless -K and @item (9, 12 or 13): that defect of issue 11
+ * may explain it, so count it and go on (false: the snapshot is no use).
  */
 static bool __attribute__((format(printf, 2, 3)))
-fail_known(bool known, const char *fmt, ...)
+fail_known(int item, const char *fmt, ...)
 {
 	char msg[MSG_LEN];
 	va_list ap;
@@ -1193,11 +1210,18 @@ fail_known(bool known, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	if (!known || !st->tolerate_known)
+	if (!item || !st->tolerate_known)
 		fail("%s", msg);
-	note("known defect: %s", msg);
-	__atomic_fetch_add(&st->stats.known, 1, __ATOMIC_RELAXED);
+	note("known defect #%d: %s", item, msg);
+	__atomic_fetch_add(&st->stats.known[item == 9 ? 0 : item == 12 ? 1 : 2],
+			   1, __ATOMIC_RELAXED);
 	return false;
+}
+
+/* Which known defect could have changed covered memory since save. */
+static int known_item(void)
+{
+	return st->known9 ? 9 : st->known12 ? 12 : 0;
 }
 
 /* Covered pages [i, i + n) must hold what they held at save. */
@@ -1214,7 +1238,7 @@ static bool check_content(unsigned long i, unsigned long n)
 		return true;
 	for (k = 0; buf[k] == want[k]; k++)
 		;
-	return fail_known(st->known9 || st->known12, "rollback: covered "
+	return fail_known(known_item(), "rollback: covered "
 			  "byte +%#lx is %#x, was %#x at save", i * PAGE + k,
 			  buf[k], want[k]);
 }
@@ -1231,7 +1255,7 @@ static bool snap_check(void)
 
 		if (pg & PG_COVERED) {
 			if (!pi_now[i].mapped)
-				return fail_known(st->known9 || st->known12,
+				return fail_known(known_item(),
 						  "rollback: covered +%#lx is "
 						  "not mapped any more",
 						  i * PAGE);
@@ -1247,7 +1271,7 @@ static bool snap_check(void)
 		} else if (pg & PG_EXP_MAPPED && !pi_now[i].mapped) {
 			/* issue 11 #13: a re-protected part is "new" */
 			if (!known13)
-				fail_known(true, "rollback unmapped +%#lx, "
+				fail_known(13, "rollback unmapped +%#lx, "
 					   "mapped and not covered at save "
 					   "(prot %d, %d before): it must be "
 					   "left as it is", i * PAGE,
@@ -1300,8 +1324,8 @@ static void mmc_rollback(unsigned int op, const char *name)
 	if (r == -1)
 		fail("mmcontext(%s) = %s: not a documented error", name,
 		     errname(errno));
-	if (stale && !fail_known(st->known9, "mmcontext(%s) = 0, expected "
-				 "ESTALE (%s)", name, stale))
+	if (stale && !fail_known(st->known9 ? 9 : 0, "mmcontext(%s) = 0, "
+				 "expected ESTALE (%s)", name, stale))
 		goto drop;
 	if (!snap_check())
 		goto drop;
@@ -1790,6 +1814,11 @@ static void seed_setup(void)
 		fail("memfd_create: %s", strerror(errno));
 	shape_file(st->memfd_priv);
 	shape_file(st->memfd_shared);
+	st->fd_secret = syscall(SYS_memfd_secret, O_CLOEXEC);
+	if (st->fd_secret >= 0 && ftruncate(st->fd_secret, 80 * PAGE)) {
+		close(st->fd_secret);
+		st->fd_secret = -1;
+	}
 	st->fd_null = open("/dev/null", O_WRONLY);
 	if (st->fd_null < 0 || pipe2(pfd, O_NONBLOCK))
 		fail("/dev/null or pipe: %s", strerror(errno));
@@ -1872,6 +1901,8 @@ static int run_one(uint64_t seed, const char *extra)
 	memset(&st->rng, 0, sizeof(*st) - offsetof(struct fuzz_state, rng));
 	st->msg[0] = st->desc[0] = 0;
 	st->seed = seed;
+	if (st->progress)	/* a seed that panics prints nothing else */
+		printf("ctxfuzz: seed %llu\n", (unsigned long long)seed);
 	pid = fork();
 	if (pid < 0) {
 		fprintf(stderr, "ctxfuzz: fork: %s\n", strerror(errno));
@@ -2010,7 +2041,7 @@ int main(int argc, char **argv)
 		rc = run_one(replay, extra);
 		fails = rc != 0;
 	} else {
-		st->verbose = verbose;
+		st->progress = verbose;
 		st->deadline_ns = start + secs * 1000000000ULL;
 		for (seed = first; now_ns() < st->deadline_ns; seed++) {
 			rc = run_one(seed, extra);
@@ -2027,8 +2058,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)st->stats.ctx_calls,
 	       el > 0 ? st->stats.syscalls / el : 0.0, fails);
 	if (known)
-		printf(", %llu known defects tolerated",
-		       (unsigned long long)st->stats.known);
+		printf("; tolerated: %llu #9, %llu #12, %llu #13",
+		       (unsigned long long)st->stats.known[0],
+		       (unsigned long long)st->stats.known[1],
+		       (unsigned long long)st->stats.known[2]);
 	printf("\n");
 	return fails ? 1 : 0;
 }

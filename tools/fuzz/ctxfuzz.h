@@ -46,7 +46,7 @@ struct fuzz_stats {
 	uint64_t ctx_calls;		/* mmcontext + cp_range */
 	uint64_t syscalls;		/* all of them, ctxkit included */
 	uint64_t beat;			/* the oracles' own calls too */
-	uint64_t known;			/* tolerated known defects (-K) */
+	uint64_t known[3];		/* -K: issue 11 #9, #12, #13 seen */
 	uint64_t failures;
 };
 
@@ -54,7 +54,8 @@ struct fuzz_state {
 	/* set by the driver */
 	uint64_t seed;
 	unsigned int nr_ops;
-	bool verbose;
+	bool verbose;			/* -r: log every op */
+	bool progress;			/* -v: name every seed */
 	bool tolerate_known;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
 	struct fuzz_stats stats;
@@ -76,6 +77,7 @@ struct fuzz_state {
 	int self_mem;			/* /proc/self/mem, O_RDWR */
 	int fd_priv, fd_shared;		/* tmpfs files for file mappings */
 	int memfd_priv, memfd_shared;
+	int fd_secret;			/* memfd_secret(2), or -1 */
 	int fd_ro, fd_null, pipe_rd, pipe_wr, fd_closed;
 	int uffd_wp;			/* WP_ASYNC userfaultfd, or -1 */
 	unsigned long brk_base, brk_cur;	/* brk moves in [base, +64p) */
