@@ -127,20 +127,45 @@ static inline int __run_case(const struct test_case *t)
 	return KSFT_FAIL;
 }
 
-/* CTXKIT_TAP_NONUM=1: the runner numbers the cases across binaries. */
-static inline int __run_all(void)
+/* Is case @name one of @names (all when there are none)? */
+static inline bool __selected(const char *name, int n, char **names)
 {
-	int i, pass = 0, fail = 0, skip = 0;
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (!strcmp(name, names[i]))
+			return true;
+	return !n;
+}
+
+/*
+ * Run the cases named in @names, or all when @n is 0.
+ * CTXKIT_TAP_NONUM=1: the runner numbers the cases across binaries.
+ */
+static inline int __run_all(int n, char **names)
+{
+	int i, pass = 0, fail = 0, skip = 0, planned = 0;
 	bool number = !getenv("CTXKIT_TAP_NONUM");
 
+	for (i = 0; i < __ntests; i++)
+		planned += __selected(__tests[i].name, n, names);
+	if (!planned) {
+		fprintf(stderr, "no such test case: %s\n", names[0]);
+		return KSFT_FAIL;
+	}
 	if (number)
-		printf("TAP version 13\n1..%d\n", __ntests);
+		printf("TAP version 13\n1..%d\n", planned);
 	for (i = 0; i < __ntests; i++) {
-		int rc = __run_case(&__tests[i]);
+		int rc;
 		char num[16] = "";
 
+		if (!__selected(__tests[i].name, n, names))
+			continue;
+		rc = __run_case(&__tests[i]);
+
 		if (number)
-			snprintf(num, sizeof(num), " %d", i + 1);
+			snprintf(num, sizeof(num), " %d",
+				 pass + fail + skip + 1);
 		switch (rc) {
 		case KSFT_PASS:
 			printf("ok%s - %s\n", num, __tests[i].name);
@@ -160,11 +185,12 @@ static inline int __run_all(void)
 	return fail ? KSFT_FAIL : KSFT_PASS;
 }
 
+/* A test program runs every case, or those named on its command line. */
 #define TEST_MAIN()							\
-	int main(void)							\
+	int main(int argc, char **argv)					\
 	{								\
 		setvbuf(stdout, NULL, _IOLBF, 0);			\
-		return __run_all();					\
+		return __run_all(argc - 1, argv + 1);			\
 	}
 
 #endif /* __CTXKIT_HARNESS_H */

@@ -251,6 +251,63 @@ TEST(file_mapped_in_the_range)
 }
 
 /*
+ * memfd_secret(2) pages are not in the kernel's direct map: reading them
+ * there faults in the kernel.  A checkpoint records them as not mapped,
+ * in a full checkpoint and in an increment, and none of their bytes
+ * reaches the file.
+ */
+TEST(secretmem_recorded_not_mapped)
+{
+	char path[32], *raw, *sec;
+	int fd = ckpt_file(path), sfd, i;
+	unsigned int flags[] = { 0, CP_INCREMENTAL, CP_INCREMENTAL };
+	long want[] = { 4, 4, 1 };
+
+	sfd = syscall(__NR_memfd_secret, 0);
+	if (sfd < 0)
+		FAIL("memfd_secret: %s", strerror(errno));
+	ASSERT_OK(ftruncate(sfd, 4 * PAGE));
+	raw = map_anon(8 * PAGE);
+	sec = mmap(raw + 4 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE,
+		   MAP_SHARED | MAP_FIXED, sfd, 0);
+	ASSERT_TRUE(sec != MAP_FAILED);
+	fill(raw, 4 * PAGE, 8);
+	for (i = 0; i < 3; i++) {
+		struct cpfile f;
+		struct cprun r;
+		char err[256];
+		long data = 0;
+
+		memset(sec, 0x5a, 4 * PAGE);
+		raw[0] ^= 1;	/* one anonymous page changed */
+		ASSERT_OK(ftruncate(fd, 0));
+		ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
+		ASSERT_EQ(cpr(raw, raw + 8 * PAGE, fd, flags[i]), want[i]);
+		if (cpfile_open(&f, path, err, sizeof(err)))
+			FAIL("%s", err);
+		while (cpfile_next(&f, &r)) {
+			uintptr_t a = r.run->addr;
+
+			if (r.run->kind == CP_RUN_DATA) {
+				if (a + r.run->nr_pages * PAGE > (uintptr_t)sec)
+					FAIL("secret page %#lx in a data run",
+					     (long)(a - (uintptr_t)raw));
+				data += r.run->nr_pages;
+			} else if (a >= (uintptr_t)sec &&
+				   r.run->kind != CP_RUN_UNMAPPED) {
+				FAIL("secret page %#lx recorded as %s",
+				     (long)(a - (uintptr_t)raw),
+				     cp_kind_name(r.run->kind));
+			}
+		}
+		ASSERT_EQ(data, want[i]);
+		cpfile_close(&f);
+	}
+	close(sfd);
+	unlink(path);
+}
+
+/*
  * A thread rewrites pages word by word, in ascending order, generation
  * after generation.  Any instant of a page is then non-increasing: new
  * generation up to some word, the old one after.  A copy that is not one
