@@ -29,8 +29,7 @@
  * -r replays one seed and logs every op; -v names each seed as it starts
  * (a seed that panics the kernel has no time to say it failed); -n sets
  * the ops per seed (200); -K tolerates issue 11's rollback defects #9,
- * #12 and #13, counting them, and maps no secretmem (#1, an oops), to
- * look for other defects past them.
+ * #12 and #13, counting them, to look for other defects past them.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -448,9 +447,9 @@ static void op_mmap(struct fuzz_state *s)
 	case K_ANON_SHARED:
 		flags |= MAP_SHARED | MAP_ANONYMOUS;
 		break;
-	case K_SECRET:		/* issue 11 #1: not in the direct map */
-		if (st->fd_secret < 0 || st->tolerate_known)
-			return;		/* -K: cp_range would oops on it */
+	case K_SECRET:		/* not in the direct map: issue 11 #1 */
+		if (st->fd_secret < 0)
+			return;
 		fd = st->fd_secret;
 		flags |= MAP_SHARED;
 		foff = rnd(st, 64) * PAGE;
