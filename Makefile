@@ -104,7 +104,8 @@ endif
 .SECONDARY:
 
 .PHONY: all build deps kernel kernel-tree kernel-config kernel-export \
-	kernel-check userspace initramfs run check check-upstream bench fuzz \
+	kernel-check userspace initramfs run check check-upstream check-boot \
+	bench fuzz \
 	stress upstream-mm vm clean distclean help
 
 all: build
@@ -115,6 +116,7 @@ help:
 	@echo '                    part of upstream'"'"'s mm selftests'
 	@echo 'make check-upstream all of upstream'"'"'s mm selftests, with and'
 	@echo '                    without a ctxkit tracker in each'
+	@echo 'make check-boot     boot, power off, no kernel report on the way'
 	@echo 'make fuzz           the syscall fuzzer for DURATION=SECS [SEED=N]'
 	@echo 'make stress         every feature at once under memory pressure,'
 	@echo '                    for DURATION=SECS'
@@ -163,6 +165,9 @@ check: build upstream-mm
 
 check-upstream: build upstream-mm
 	$(Q)selftests/run.sh -u
+
+check-boot: build
+	$(Q)selftests/run.sh -b
 
 fuzz: build
 	$(Q)selftests/vmtest.sh -t $$(($(DURATION) * 2 + 600)) -- \

@@ -10,6 +10,8 @@
 #
 #   run.sh       all of the above
 #   run.sh -u    every upstream mm selftest, and nothing else
+#   run.sh -b    boot only: no kernel report at boot or at power-off (and
+#                on the debug kernel, the LKDTM check)
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -93,6 +95,14 @@ host_stock_kernel_mode() {
 	[ $bad -eq 0 ] && echo "ok - $name" || echo "not ok - $name"
 }
 
+# The kernel boots and powers off without reporting anything.
+guest_boot() {
+	local rc
+	"$VMTEST" -t 1200 -- sh -c 'kreport boot && echo "ok - boots_without_reports"'
+	rc=$?
+	[ $rc -eq 0 ] || echo "not ok - boots_without_reports # vmtest exited with status $rc"
+}
+
 # The debug lane itself: a use-after-free provoked through LKDTM must
 # fail the run, named with the test that was running.
 debug_lane_catches_kasan() {
@@ -115,6 +125,11 @@ mkdir -p "$OUT/tmp"
 {
 	if [ "${1:-}" = -u ]; then
 		guest_suite -a
+	elif [ "${1:-}" = -b ]; then
+		guest_boot
+		if [ "$DEBUG" = 1 ]; then
+			debug_lane_catches_kasan
+		fi
 	else
 		guest_suite
 		host_carried_exit_status
