@@ -132,9 +132,12 @@ else
 fi
 
 # A WARN is a bug: panic on it, as on an oops.  Two fake NUMA nodes, so
-# that migration between nodes can be tested.
+# that migration between nodes can be tested.  Under TCG on a busy host a
+# vCPU can go without host time for tens of seconds: the lockup and RCU
+# stall detectors wait their longest (120 s, 300 s) before they report.
 cmdline="console=ttyS0 quiet panic=-1 oops=panic panic_on_warn=1 loglevel=4"
-cmdline+=" numa=fake=2"
+cmdline+=" numa=fake=2 watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=300"
+cmdline+=" pci=noacpi"
 [ "${CTXKIT_DEBUG:-0}" = 1 ] && cmdline+=" ctxkit.debug=1"
 qemu=(qemu-system-x86_64 -nodefaults -no-reboot -display none
       "${accel[@]}" -smp "$CPUS" -m "$MEM"
