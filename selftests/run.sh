@@ -95,6 +95,23 @@ host_stock_kernel_mode() {
 	[ $bad -eq 0 ] && echo "ok - $name" || echo "not ok - $name"
 }
 
+# The kernel's own userland test of mm/vma.c, which the series hooks into,
+# built from the patched tree on the host (the build is the test's first
+# half: a hook without a stub there breaks it).
+host_kernel_vma_test() {
+	local src=${KSRC:-$OUT/linux}/tools/testing/vma log=$OUT/tmp/vma.log
+	local name=kernel_tools_testing_vma rc
+	if [ ! -d "$src" ]; then
+		echo "ok - $name # SKIP no kernel tree at ${src%/tools/*}"
+		return
+	fi
+	{ make -C "$src" -s -j"$(nproc)" && "$src/vma"; } >"$log" 2>&1
+	rc=$?
+	make -C "$src" -s clean >/dev/null 2>&1
+	grep -E 'tests run|error|undefined' "$log" | sed 's/^/# /' | tail -n 10
+	[ $rc -eq 0 ] && echo "ok - $name" || echo "not ok - $name"
+}
+
 # The kernel boots and powers off without reporting anything.
 guest_boot() {
 	local rc
@@ -134,6 +151,8 @@ mkdir -p "$OUT/tmp"
 		guest_suite
 		host_carried_exit_status
 		host_stock_kernel_mode
+		# on the host, so the same for both kernels: run it once
+		[ "$DEBUG" = 1 ] || host_kernel_vma_test
 		if [ "$DEBUG" = 1 ]; then
 			debug_lane_catches_kasan
 		fi

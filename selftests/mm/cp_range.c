@@ -908,23 +908,6 @@ TEST(thp_increment_is_per_page)
 	munmap(raw, 3 * HPAGE);
 }
 
-/* Pages of [p, p + pages) in swap, from /proc/self/pagemap (bit 62). */
-static long swapped(const char *p, size_t pages)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e;
-	long n = 0;
-	size_t i;
-
-	ASSERT_OK(fd);
-	for (i = 0; i < pages; i++) {
-		ASSERT_EQ(pread(fd, &e, 8, ((uintptr_t)p / PAGE + i) * 8), 8);
-		n += !!(e & (1ULL << 62));
-	}
-	close(fd);
-	return n;
-}
-
 /*
  * Swap-out is no change; a page read back in is still tracked when it
  * is written later; one written while swapped out is recorded.
@@ -933,17 +916,10 @@ TEST(swap_out_and_back)
 {
 	const size_t pages = 64, len = pages * PAGE;
 	struct chain c = { };
-	bool on = false;
+	bool on;
 	char *p;
 
-	if (access("/dev/ram0", F_OK))
-		SKIP("no /dev/ram0 to swap to");
-	if (system("grep -q ram0 /proc/swaps")) {
-		if (system("mkswap /dev/ram0 >/dev/null 2>&1 && "
-			   "swapon /dev/ram0"))
-			SKIP("cannot swapon /dev/ram0");
-		on = true;
-	}
+	on = swap_on();
 	p = map_anon(len);
 	fill(p, len, 17);
 	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), (long)pages);
@@ -962,8 +938,7 @@ TEST(swap_out_and_back)
 	check_chain(&c, p, len);
 	chain_drop(&c);
 	munmap(p, len);
-	if (on)
-		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+	swap_off(on);
 }
 
 /* Writes by another process, and through /proc/PID/mem. */
@@ -995,6 +970,93 @@ TEST(remote_writes)
 	ASSERT_INCREMENT(&c, 2, 0, 0);
 	check_chain(&c, p, len);
 	chain_drop(&c);
+}
+
+/* Write @s at @p through /proc/self/mem: FOLL_FORCE, no write fault. */
+static void poke(char *p, const char *s)
+{
+	int fd = open("/proc/self/mem", O_RDWR);
+
+	ASSERT_OK(fd);
+	ASSERT_EQ(pwrite(fd, s, strlen(s), (uintptr_t)p), (long)strlen(s));
+	close(fd);
+}
+
+/*
+ * FOLL_FORCE writes (/proc/PID/mem, ptrace) to a read-only private
+ * mapping: GUP may write an exclusive anonymous page without a fault.
+ */
+TEST(foll_force_writes_to_a_read_only_mapping)
+{
+	const size_t len = 4 * PAGE;
+	char *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	struct chain c = { };
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_OK(madvise(p, len, MADV_NOHUGEPAGE));
+	poke(p + PAGE, "A");
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	poke(p + PAGE + 1, "B");
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	ASSERT_INCREMENT(&c, 1, 0, 0);
+	poke(p + 3 * PAGE, "C");			/* a new page */
+	poke(p + PAGE + 2, "D");
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 0);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+}
+
+/* The same for a THP mapped by a PMD. */
+TEST(foll_force_writes_to_a_read_only_thp)
+{
+	char *raw = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	struct chain c = { };
+	long kb;
+
+	ASSERT_TRUE(raw != MAP_FAILED);
+	ASSERT_OK(madvise(p, HPAGE, MADV_HUGEPAGE));
+	kb = anon_huge_kb();
+	fill(p, HPAGE, 20);
+	if (anon_huge_kb() - kb < (long)(HPAGE >> 10))
+		SKIP("no THP for the test's huge page");
+	ASSERT_OK(mprotect(p, HPAGE, PROT_READ));
+	ASSERT_EQ(ckpt(&c, p, HPAGE, CP_INCREMENTAL), (long)(HPAGE / PAGE));
+	poke(p + 9 * PAGE, "B");
+	ASSERT_EQ(ckpt(&c, p, HPAGE, CP_INCREMENTAL), 1);
+	ASSERT_INCREMENT(&c, 1, 0, 0);
+	check_chain(&c, p, HPAGE);
+	chain_drop(&c);
+	munmap(raw, 2 * HPAGE);
+}
+
+/* Runs longer than 2^32 pages: a hole of 17 TiB. */
+TEST(hole_of_seventeen_tib)
+{
+	const size_t len = 17UL << 40;
+	char *p = (char *)0x100000000000UL, path[32];	/* 16 TiB */
+	struct tally t;
+	int fd;
+
+	if (mmap(p, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		 MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != p)
+		SKIP("cannot map at %p: %s", p, strerror(errno));
+	p[0] = 1;
+	if (mmap(p + len - PAGE, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		 MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0) != p + len - PAGE)
+		SKIP("cannot map at %p: %s", p + len - PAGE, strerror(errno));
+	p[len - 1] = 2;
+	fd = ckpt_file(path);
+	ASSERT_EQ(cpr(p, p + len, fd, 0), 2);
+	close(fd);
+	t = tally(path);
+	ASSERT_EQ(t.data, 2);
+	ASSERT_EQ(t.unmapped, (long)(len / PAGE - 2));
+	ASSERT_EQ(t.zero, 0);
+	unlink(path);
 }
 
 /* mprotect() read-only and back must not let writes go unseen. */

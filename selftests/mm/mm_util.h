@@ -117,4 +117,39 @@ static inline void cg_children(int n, const char *cg, int (*work)(void),
 	}
 }
 
+/* Pages of [p, p + pages) in swap, from /proc/self/pagemap (bit 62). */
+static inline long swapped(const char *p, size_t pages)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e;
+	long n = 0;
+	size_t i;
+
+	ASSERT_OK(fd);
+	for (i = 0; i < pages; i++) {
+		ASSERT_EQ(pread(fd, &e, 8, ((uintptr_t)p / PAGE + i) * 8), 8);
+		n += !!(e & (1ULL << 62));
+	}
+	close(fd);
+	return n;
+}
+
+/* Swap on the brd RAM disk, or skip.  True if this call turned it on. */
+static inline bool swap_on(void)
+{
+	if (access("/dev/ram0", F_OK))
+		SKIP("no /dev/ram0 to swap to");
+	if (!system("grep -q ram0 /proc/swaps"))
+		return false;
+	if (system("mkswap /dev/ram0 >/dev/null 2>&1 && swapon /dev/ram0"))
+		SKIP("cannot swapon /dev/ram0");
+	return true;
+}
+
+static inline void swap_off(bool on)
+{
+	if (on)
+		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+}
+
 #endif /* __CTXKIT_MM_UTIL_H */

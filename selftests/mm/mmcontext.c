@@ -16,8 +16,10 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <linux/mmcontext.h>
+#include <linux/userfaultfd.h>
 
 #include "mm_util.h"
 
@@ -462,6 +464,274 @@ TEST(madvise_free_after_save)
 	fill(p + 4 * PAGE, PAGE, 44);
 	ASSERT_MMC(MMCONTEXT_RESTORE);
 	expect_same(p, before, 16 * PAGE, "memory after MADV_FREE");
+}
+
+/*
+ * Rolled back to before an MADV_FREE, the pages are not free any more:
+ * once the snapshot is gone, reclaim must keep them.
+ */
+TEST(madvise_free_undone_by_rollback)
+{
+	char *p = map_anon(16 * PAGE), *before;
+
+	fill(p, 16 * PAGE, 53);
+	before = dup_mem(p, 16 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_OK(madvise(p, 16 * PAGE, MADV_FREE));
+	fill(p + 4 * PAGE, PAGE, 54);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_OK(madvise(p, 16 * PAGE, MADV_PAGEOUT));
+	expect_same(p, before, 16 * PAGE, "memory after reclaim");
+}
+
+/* MADV_FREE of a saved page that is in swap frees the swap entry. */
+TEST(madvise_free_of_swapped_saved_pages)
+{
+	size_t pages = 32, len = pages * PAGE;
+	char *p = map_anon(len), *before;
+	bool on = swap_on();
+
+	fill(p, len, 45);
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ASSERT_OK(madvise(p, len, MADV_PAGEOUT));
+	diag("%ld of %zu saved pages in swap", swapped(p, pages), pages);
+	if (swapped(p, pages) < 8)
+		SKIP("MADV_PAGEOUT left the pages in memory");
+	ASSERT_OK(madvise(p, len, MADV_FREE));
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, len, "memory after MADV_FREE of swapped pages");
+	swap_off(on);
+}
+
+/*
+ * mremap(MREMAP_DONTUNMAP) moves the pages and leaves the old mapping
+ * empty: the saved layout is gone, as with a plain move.
+ */
+TEST(mremap_dontunmap_is_estale)
+{
+	char *p = map_anon(8 * PAGE), *before, *q;
+
+	fill(p, 8 * PAGE, 46);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	p[PAGE] = 'w';
+	q = mremap(p, 8 * PAGE, 8 * PAGE, MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+		   NULL);
+	if (q == MAP_FAILED)
+		SKIP("MREMAP_DONTUNMAP: %s", strerror(errno));
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, ESTALE);
+	/* Refused before it changed anything. */
+	ASSERT_TRUE(mapped(q) && mapped(p));
+	ASSERT_EQ(q[PAGE], 'w');
+	expect_same(q + 2 * PAGE, before + 2 * PAGE, 6 * PAGE, "moved memory");
+	ASSERT_EQ(p[2 * PAGE], 0);
+	ASSERT_MMC(MMCONTEXT_DROP);
+}
+
+/* ---- userfaultfd ------------------------------------------------------- */
+
+static int uffd_open(__u64 features)
+{
+	struct uffdio_api api = { .api = UFFD_API, .features = features };
+	int fd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (fd < 0)
+		SKIP("userfaultfd: %s", strerror(errno));
+	if (ioctl(fd, UFFDIO_API, &api))
+		SKIP("UFFDIO_API %#llx: %s", (unsigned long long)features,
+		     strerror(errno));
+	return fd;
+}
+
+static void uffd_register(int fd, void *p, size_t len, __u64 mode)
+{
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)p, len }, .mode = mode,
+	};
+
+	if (ioctl(fd, UFFDIO_REGISTER, &reg))
+		SKIP("UFFDIO_REGISTER mode %#llx: %s",
+		     (unsigned long long)mode, strerror(errno));
+}
+
+/* The pagemap entry of the page at @p. */
+static uint64_t pagemap(const void *p)
+{
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	uint64_t e;
+
+	ASSERT_OK(fd);
+	ASSERT_EQ(pread(fd, &e, 8, (uintptr_t)p / PAGE * 8), 8);
+	close(fd);
+	return e;
+}
+
+#define PM_UFFD_WP	(1ULL << 57)
+
+/* Does reading the page at @p kill the reader?  Asked of a child. */
+static bool read_kills(const volatile char *p)
+{
+	int status;
+	pid_t pid = fork();
+
+	ASSERT_OK(pid);
+	if (pid == 0)
+		_exit(p[0] == 0 ? 0 : 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	return WIFSIGNALED(status);
+}
+
+/*
+ * Pages the userfaultfd ioctls put into a covered mapping after the save
+ * are changes like any other: COPY, ZEROPAGE, POISON and MOVE.
+ */
+TEST(uffd_ioctls_rolled_back)
+{
+	size_t len = 8 * PAGE;
+	char *p = map_anon(len), *src = map_anon(PAGE), *before, *page, *empty;
+	struct uffdio_copy copy = { .len = PAGE };
+	struct uffdio_zeropage zero = { .range = { .len = PAGE } };
+	struct uffdio_poison poison = { .range = { .len = PAGE } };
+	struct uffdio_move move = { .len = PAGE };
+	int fd = uffd_open(UFFD_FEATURE_POISON | UFFD_FEATURE_MOVE);
+
+	fill(p, 4 * PAGE, 47);			/* pages 4..7 never touched */
+	before = dup_mem(p, 4 * PAGE);
+	empty = calloc(4, PAGE);
+	uffd_register(fd, p, len, UFFDIO_REGISTER_MODE_MISSING);
+	page = aligned_alloc(PAGE, PAGE);
+	memset(page, 0xaa, PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+
+	copy.dst = (uintptr_t)(p + 4 * PAGE);
+	copy.src = (uintptr_t)page;
+	ASSERT_OK(ioctl(fd, UFFDIO_COPY, &copy));
+	zero.range.start = (uintptr_t)(p + 5 * PAGE);
+	ASSERT_OK(ioctl(fd, UFFDIO_ZEROPAGE, &zero));
+	poison.range.start = (uintptr_t)(p + 6 * PAGE);
+	ASSERT_OK(ioctl(fd, UFFDIO_POISON, &poison));
+	/* A saved page discarded, then refilled by UFFDIO_COPY. */
+	ASSERT_OK(madvise(p + PAGE, PAGE, MADV_DONTNEED));
+	copy.dst = (uintptr_t)(p + PAGE);
+	ASSERT_OK(ioctl(fd, UFFDIO_COPY, &copy));
+	/* UFFDIO_MOVE of a page made after the save. */
+	memset(src, 0xbb, PAGE);
+	move.dst = (uintptr_t)(p + 7 * PAGE);
+	move.src = (uintptr_t)src;
+	if (ioctl(fd, UFFDIO_MOVE, &move))
+		FAIL("UFFDIO_MOVE: %s", strerror(errno));
+	ASSERT_EQ((unsigned char)p[4 * PAGE], 0xaa);
+	ASSERT_EQ((unsigned char)p[7 * PAGE], 0xbb);
+
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	close(fd);		/* no more MISSING faults: reads map zero */
+	expect_same(p, before, 4 * PAGE, "saved memory");
+	ASSERT_EQ(resident(p + 4 * PAGE, 4 * PAGE), 0);
+	ASSERT_TRUE(!read_kills(p + 6 * PAGE));
+	expect_same(p + 4 * PAGE, empty, 4 * PAGE, "memory empty at save");
+}
+
+/*
+ * A saved page of a private file mapping, write-protected by userfaultfd
+ * and then discarded, leaves a uffd-wp marker in its place.  The rollback
+ * puts the page back, still write-protected for the monitor; it must not
+ * spin on the marker.
+ */
+TEST(uffd_wp_marker_in_private_file_mapping)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .len = 4 * PAGE },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	int mfd = memfd_create("mmc-wp", 0), fd;
+	char *p, *before;
+
+	ASSERT_OK(mfd);
+	ASSERT_OK(ftruncate(mfd, 4 * PAGE));
+	p = mmap(NULL, 4 * PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	fill(p, 4 * PAGE, 48);			/* private copies */
+	before = dup_mem(p, 4 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fd = uffd_open(UFFD_FEATURE_WP_HUGETLBFS_SHMEM);
+	uffd_register(fd, p, 4 * PAGE, UFFDIO_REGISTER_MODE_WP);
+	wp.range.start = (uintptr_t)p;
+	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	ASSERT_OK(madvise(p, 4 * PAGE, MADV_DONTNEED));
+	ASSERT_TRUE(pagemap(p) & PM_UFFD_WP);		/* the marker */
+
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 4 * PAGE, "memory");
+	if (!(pagemap(p) & PM_UFFD_WP))
+		FAIL("the rollback dropped the uffd write protection");
+	close(fd);
+	munmap(p, 4 * PAGE);
+	close(mfd);
+}
+
+/* ---- mappings the rollback leaves as they are -------------------------- */
+
+/*
+ * A PROT_NONE reservation grown by mprotect() after the save, the way
+ * malloc grows a thread arena, stays mapped, and can grow further.
+ */
+TEST(reservation_grown_after_save_left_alone)
+{
+	size_t len = 64UL << 20, used = 128UL << 10, grown = 1UL << 20;
+	char *r = mmap(NULL, len, PROT_NONE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	char *before;
+	size_t off;
+
+	ASSERT_TRUE(r != MAP_FAILED);
+	ASSERT_OK(mprotect(r, used, PROT_READ | PROT_WRITE));
+	fill(r, used, 49);
+	before = dup_mem(r, used);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(r, used, 50);
+	ASSERT_OK(mprotect(r + used, grown, PROT_READ | PROT_WRITE));
+	memset(r + used, 0x5a, grown);
+
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(r, before, used, "the used part");
+	for (off = 0; off < len; off += PAGE)
+		if (!mapped(r + off))
+			FAIL("the rollback unmapped +%#zx of the reservation",
+			     off);
+	ASSERT_EQ((unsigned char)r[used + grown - 1], 0x5a);
+	ASSERT_OK(mprotect(r + used + grown, grown, PROT_READ | PROT_WRITE));
+	r[used + grown] = 1;
+	ASSERT_MMC(MMCONTEXT_DROP);
+}
+
+#ifndef __NR_mseal
+#define __NR_mseal 462
+#endif
+
+/*
+ * A sealed mapping made after the save cannot be unmapped: the rollback
+ * fails with EPERM before it changes anything.
+ */
+TEST(sealed_new_mapping_refused_before_any_change)
+{
+	char *p = map_anon(4 * PAGE), *q, *now;
+
+	fill(p, 4 * PAGE, 51);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, 4 * PAGE, 52);
+	q = mmap(NULL, 8 * PAGE, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(q != MAP_FAILED);
+	memset(q, 1, 8 * PAGE);
+	if (syscall(__NR_mseal, q + 4 * PAGE, 4 * PAGE, 0))
+		SKIP("mseal: %s", strerror(errno));
+	now = dup_mem(p, 4 * PAGE);
+
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, EPERM);
+	ASSERT_TRUE(mapped(q) && q[0] == 1);	/* below the sealed part */
+	expect_same(p, now, 4 * PAGE, "memory after a refused rollback");
+	ASSERT_MMC(MMCONTEXT_DROP);
 }
 
 /* ---- many rollbacks, fork, threads ------------------------------------ */

@@ -21,8 +21,9 @@ PKGS=(
 	bpftool clang-19 libbpf-dev libzstd-dev llvm-19 zlib1g-dev
 	# ctxtop's terminal UI, linked statically
 	libncurses-dev
-	# upstream's mm selftests, static: liburing, libcap, libnuma
-	liburing-dev libcap-dev libnuma-dev
+	# upstream's mm selftests, static: liburing, libcap, libnuma; and its
+	# userland test of mm/vma.c (tools/testing/vma): liburcu
+	liburing-dev libcap-dev libnuma-dev liburcu-dev
 	# guest: QEMU and the busybox initramfs
 	busybox-static cpio qemu-system-x86
 )
@@ -77,6 +78,7 @@ file /usr/include/sys/capability.h	libcap-dev	upstream mm selftests need it
 file /usr/lib/@MA@/libcap.a		libcap-dev	the static upstream mm selftests need it
 file /usr/include/numa.h		libnuma-dev	upstream mm selftests need it
 file /usr/lib/@MA@/libnuma.a		libnuma-dev	the static upstream mm selftests need it
+file /usr/include/@MA@/urcu.h	liburcu-dev	tools/testing/vma needs it
 file /bin/busybox			busybox-static	the guest initramfs needs it
 cmd  qemu-system-x86_64			qemu-system-x86	vmtest.sh boots the guest with it
 '

@@ -23,13 +23,12 @@
  * A failing seed prints one line with the command that replays it; a
  * crash or a hang of the seed's process is a failure too.
  *
- * USAGE: ctxfuzz -d SECS [-s FIRST_SEED] [-n OPS] [-K] [-v]
- *        ctxfuzz -r SEED [-n OPS] [-K]
+ * USAGE: ctxfuzz -d SECS [-s FIRST_SEED] [-n OPS] [-v]
+ *        ctxfuzz -r SEED [-n OPS]
  *
  * -r replays one seed and logs every op; -v names each seed as it starts
  * (a seed that panics the kernel has no time to say it failed); -n sets
- * the ops per seed (200); -K tolerates issue 11's rollback defects #9,
- * #12 and #13, counting them, to look for other defects past them.
+ * the ops per seed (200).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -563,14 +562,14 @@ static void mremap_failed(unsigned long dst, unsigned long n)
 			model_gone(i, 1);
 }
 
-/* Issue 11 #9: the kernel does not see this as a move of the source. */
+/* The source keeps an empty VMA, but its covered pages moved away. */
 static void dontunmap_src(unsigned long pg, unsigned long n)
 {
 	unsigned long i;
 
 	for (i = pg; st->have_snap && i < pg + n; i++)
 		if (st->pg[i] & PG_COVERED)
-			st->known9 = true;
+			set_stale();
 }
 
 static void op_mremap(struct fuzz_state *s)
@@ -980,8 +979,6 @@ static void uffd_direct(int uffd, unsigned long pg, unsigned long n)
 	unsigned char *page = uffd_page;
 	unsigned long i, from = rnd(st, ARENA_PAGES);
 
-	st->known12 |= st->have_snap;
-
 	for (i = pg; i < pg + n; i++) {
 		struct uffdio_copy c = {
 			.dst = (unsigned long)pg_addr(i),
@@ -1037,7 +1034,6 @@ static void op_uffd_missing(struct fuzz_state *s)
 	if (!threaded) {
 		uffd_direct(r.uffd, pg, n);
 	} else if (!SYS(pthread_create(&tid, NULL, resolver_run, &r))) {
-		st->known12 |= st->have_snap;
 		for (i = pg; i < pg + n; i++)
 			probe_copy(pg_addr(i) + rnd(st, PAGE), &b, 1);
 		r.stop = true;
@@ -1148,7 +1144,6 @@ static void snap_take(void)
 		if (j == i)
 			j++;
 	}
-	st->known9 = st->known12 = false;
 	st->brk_saved = st->brk_cur;
 	memcpy(st->brk_copy, (void *)st->brk_base,
 	       st->brk_cur - st->brk_base);
@@ -1196,35 +1191,8 @@ static uint64_t arena_hash(void)
 	return h;
 }
 
-/*
- * A failure, unless -K and @item (9, 12 or 13): that defect of issue 11
- * may explain it, so count it and go on (false: the snapshot is no use).
- */
-static bool __attribute__((format(printf, 2, 3)))
-fail_known(int item, const char *fmt, ...)
-{
-	char msg[MSG_LEN];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (!item || !st->tolerate_known)
-		fail("%s", msg);
-	note("known defect #%d: %s", item, msg);
-	__atomic_fetch_add(&st->stats.known[item == 9 ? 0 : item == 12 ? 1 : 2],
-			   1, __ATOMIC_RELAXED);
-	return false;
-}
-
-/* Which known defect could have changed covered memory since save. */
-static int known_item(void)
-{
-	return st->known9 ? 9 : st->known12 ? 12 : 0;
-}
-
 /* Covered pages [i, i + n) must hold what they held at save. */
-static bool check_content(unsigned long i, unsigned long n)
+static void check_content(unsigned long i, unsigned long n)
 {
 	static unsigned char buf[16 * PAGE];
 	const unsigned char *want = st->saved + i * PAGE;
@@ -1234,19 +1202,17 @@ static bool check_content(unsigned long i, unsigned long n)
 		fail("rollback: covered +%#lx unreadable: %s", i * PAGE,
 		     strerror(errno));
 	if (!memcmp(buf, want, n * PAGE))
-		return true;
+		return;
 	for (k = 0; buf[k] == want[k]; k++)
 		;
-	return fail_known(known_item(), "rollback: covered "
-			  "byte +%#lx is %#x, was %#x at save", i * PAGE + k,
-			  buf[k], want[k]);
+	fail("rollback: covered byte +%#lx is %#x, was %#x at save",
+	     i * PAGE + k, buf[k], want[k]);
 }
 
 /* After a rollback that returned 0: memory and layout as at save. */
-static bool snap_check(void)
+static void snap_check(void)
 {
 	unsigned long i, n, brk;
-	bool known13 = false;
 
 	arena_scan(pi_now);
 	for (i = 0; i < ARENA_PAGES; i++) {
@@ -1254,30 +1220,21 @@ static bool snap_check(void)
 
 		if (pg & PG_COVERED) {
 			if (!pi_now[i].mapped)
-				return fail_known(known_item(),
-						  "rollback: covered +%#lx is "
-						  "not mapped any more",
-						  i * PAGE);
+				fail("rollback: covered +%#lx is not mapped "
+				     "any more", i * PAGE);
 			if (pg & PG_NOREAD)
 				continue;
 			for (n = 1; n < 16 && i + n < ARENA_PAGES &&
 			     (st->pg[i + n] & (PG_COVERED | PG_NOREAD)) ==
 				PG_COVERED && pi_now[i + n].mapped; n++)
 				;
-			if (!check_content(i, n))
-				return false;
+			check_content(i, n);
 			i += n - 1;
 		} else if (pg & PG_EXP_MAPPED && !pi_now[i].mapped) {
-			/* issue 11 #13: a re-protected part is "new" */
-			if (!known13)
-				fail_known(13, "rollback unmapped +%#lx, "
-					   "mapped and not covered at save "
-					   "(prot %d, %d before): it must be "
-					   "left as it is", i * PAGE,
-					   st->pg_save[i].prot,
-					   st->pg_pre[i].prot);
-			known13 = true;
-			st->pg[i] &= ~PG_EXP_MAPPED;
+			fail("rollback unmapped +%#lx, mapped and not covered "
+			     "at save (prot %d, %d before): it must be left as "
+			     "it is", i * PAGE, st->pg_save[i].prot,
+			     st->pg_pre[i].prot);
 		} else if (pg & PG_EXP_UNMAPPED && pi_now[i].mapped) {
 			fail("rollback left +%#lx mapped, not mapped at save",
 			     i * PAGE);
@@ -1291,7 +1248,6 @@ static bool snap_check(void)
 		   st->brk_saved - st->brk_base))
 		fail("rollback: brk memory differs from save");
 	st->brk_cur = st->brk_saved;
-	return true;
 }
 
 static void mmc_rollback(unsigned int op, const char *name)
@@ -1323,22 +1279,11 @@ static void mmc_rollback(unsigned int op, const char *name)
 	if (r == -1)
 		fail("mmcontext(%s) = %s: not a documented error", name,
 		     errname(errno));
-	if (stale && !fail_known(st->known9 ? 9 : 0, "mmcontext(%s) = 0, "
-				 "expected ESTALE (%s)", name, stale))
-		goto drop;
-	if (!snap_check())
-		goto drop;
+	if (stale)
+		fail("mmcontext(%s) = 0, expected ESTALE (%s)", name, stale);
+	snap_check();
 	if (op == MMCONTEXT_RESTORE)
 		st->have_snap = false;
-	return;
-drop:
-	/* -K: the snapshot is known to be wrong; take a fresh one later */
-	st->brk_cur = SYS(syscall(SYS_brk, 0));
-	if (st->brk_cur < st->brk_base ||
-	    st->brk_cur > st->brk_base + BRK_PAGES * PAGE)
-		fail("break out of its zone after a broken rollback");
-	mmc(MMCONTEXT_DROP);
-	st->have_snap = false;
 }
 
 static void expect_err(long r, int err, const char *what)
@@ -1868,7 +1813,7 @@ static void __attribute__((noreturn)) run_seed(void)
 static void usage(void)
 {
 	fprintf(stderr, "usage: ctxfuzz -d SECS [-s FIRST_SEED] [-n OPS] "
-		"[-K] [-v]\n       ctxfuzz -r SEED [-n OPS] [-K]\n");
+		"[-v]\n       ctxfuzz -r SEED [-n OPS]\n");
 	exit(2);
 }
 
@@ -1973,12 +1918,12 @@ int main(int argc, char **argv)
 	uint64_t first = 1, seed, start;
 	long secs = -1, replay = -1;
 	unsigned int ops = DEF_OPS;
-	bool verbose = false, known = false;
+	bool verbose = false;
 	char extra[64] = "";
 	double el;
 	int c, rc = 0, fails = 0;
 
-	while ((c = getopt(argc, argv, "d:s:r:n:Kvh")) != -1) {
+	while ((c = getopt(argc, argv, "d:s:r:n:vh")) != -1) {
 		switch (c) {
 		case 'd':
 			secs = strtol(optarg, NULL, 0);
@@ -1992,9 +1937,6 @@ int main(int argc, char **argv)
 		case 'n':
 			ops = strtoul(optarg, NULL, 0);
 			break;
-		case 'K':
-			known = true;
-			break;
 		case 'v':
 			verbose = true;
 			break;
@@ -2006,8 +1948,6 @@ int main(int argc, char **argv)
 		usage();
 	if (ops != DEF_OPS)
 		snprintf(extra, sizeof(extra), " -n %u", ops);
-	if (known)
-		strncat(extra, " -K", sizeof(extra) - strlen(extra) - 1);
 	if (syscall(__NR_mmcontext, ~0u) != -1 || errno != EINVAL) {
 		fprintf(stderr, "ctxfuzz: this kernel has no mmcontext "
 			"(syscall %d: %s)\n", __NR_mmcontext, strerror(errno));
@@ -2026,7 +1966,6 @@ int main(int argc, char **argv)
 	st->expect = st->saved + ARENA_SIZE;
 	st->brk_copy = st->expect + ARENA_SIZE;
 	st->nr_ops = ops;
-	st->tolerate_known = known;
 	snprintf(st->dir, sizeof(st->dir), "/tmp/ctxfuzz.%d", getpid());
 	if (mkdir(st->dir, 0700)) {
 		fprintf(stderr, "ctxfuzz: mkdir %s: %s\n", st->dir,
@@ -2056,11 +1995,6 @@ int main(int argc, char **argv)
 	       (unsigned long long)st->stats.syscalls,
 	       (unsigned long long)st->stats.ctx_calls,
 	       el > 0 ? st->stats.syscalls / el : 0.0, fails);
-	if (known)
-		printf("; tolerated: %llu #9, %llu #12, %llu #13",
-		       (unsigned long long)st->stats.known[0],
-		       (unsigned long long)st->stats.known[1],
-		       (unsigned long long)st->stats.known[2]);
 	printf("\n");
 	return fails ? 1 : 0;
 }

@@ -46,7 +46,6 @@ struct fuzz_stats {
 	uint64_t ctx_calls;		/* mmcontext + cp_range */
 	uint64_t syscalls;		/* all of them, ctxkit included */
 	uint64_t beat;			/* the oracles' own calls too */
-	uint64_t known[3];		/* -K: issue 11 #9, #12, #13 seen */
 	uint64_t failures;
 };
 
@@ -56,7 +55,6 @@ struct fuzz_state {
 	unsigned int nr_ops;
 	bool verbose;			/* -r: log every op */
 	bool progress;			/* -v: name every seed */
-	bool tolerate_known;
 	uint64_t deadline_ns;		/* CLOCK_MONOTONIC; 0: none */
 	struct fuzz_stats stats;
 	char dir[64];			/* checkpoint files */
@@ -86,8 +84,6 @@ struct fuzz_state {
 	bool have_snap;
 	bool stale;			/* a covered page was unmapped/moved */
 	char stale_why[MSG_LEN / 2];	/* by which op */
-	bool known9;			/* since save: DONTUNMAP of covered */
-	bool known12;			/* since save: uffd copy/zero/move */
 	unsigned long brk_saved;
 	uint8_t pg[ARENA_PAGES];
 	struct pginfo pg_save[ARENA_PAGES];

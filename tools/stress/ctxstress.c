@@ -32,10 +32,7 @@
  * and each failed check is one line; the exit status is 0 only if all
  * checks hold.
  *
- * -k adds what issue 11 lists as broken (MADV_FREE of saved pages that
- * may be swapped out), so a fix can be checked under load.
- *
- * USAGE: ctxstress [-d SECS] [-k] [-v]
+ * USAGE: ctxstress [-d SECS] [-v]
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -99,8 +96,6 @@ struct shared {
 };
 
 static struct shared *sh;
-/* -k: also what issue 11 reports broken, and may trip on. */
-static bool known_defects;
 
 /* Counters are bumped by a worker's threads and its children alike. */
 #define COUNT(st, field) \
@@ -578,9 +573,8 @@ static bool snap_pageout(struct snap *s, int quarter)
 
 /*
  * MADV_FREE a few saved pages, some of them perhaps swapped out: their
- * contents are unknown until the rollback brings back the saved ones.
- * Only with -k: the rollback does not restore a saved page that was
- * swapped out when MADV_FREE dropped its swap entry (issue 11, #12).
+ * contents are unknown until the rollback brings back the saved ones,
+ * which must then survive reclaim.
  */
 static void snap_free(struct snap *s, unsigned int *r)
 {
@@ -692,7 +686,7 @@ static int snap_round(struct snap *s, struct chain *c, int round,
 			return -1;
 		if (period % 2 == 0 && snap_pageout(s, round + period))
 			COUNT(s->st, pageouts);
-		if (period == 2 && known_defects)
+		if (period == 2)
 			snap_free(s, r);
 		snprintf(what, sizeof(what), "round %d period %d %s", round,
 			 period, op == MMCONTEXT_RESTORE ? "RESTORE" :
@@ -1049,9 +1043,8 @@ static double now(void)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: ctxstress [-d SECS] [-k] [-v]\n"
+	fprintf(f, "usage: ctxstress [-d SECS] [-v]\n"
 		"  -d SECS  how long the workers run (default 30)\n"
-		"  -k       also the cases of known defects (issue 11)\n"
 		"  -v       print each worker's counters\n");
 }
 
@@ -1074,7 +1067,7 @@ int main(int argc, char **argv)
 	bool kml;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "d:kvh")) != -1) {
+	while ((opt = getopt(argc, argv, "d:vh")) != -1) {
 		switch (opt) {
 		case 'd':
 			secs = atoi(optarg);
@@ -1083,9 +1076,6 @@ int main(int argc, char **argv)
 					"number of seconds\n", optarg);
 				return 2;
 			}
-			break;
-		case 'k':
-			known_defects = true;
 			break;
 		case 'v':
 			verbose = 1;
