@@ -104,7 +104,8 @@ endif
 .SECONDARY:
 
 .PHONY: all build deps kernel kernel-tree kernel-config kernel-export \
-	kernel-check userspace initramfs run check check-upstream check-boot \
+	kernel-check kernel-check-arm64 userspace initramfs run check \
+	check-upstream check-boot \
 	bench fuzz \
 	stress upstream-mm vm clean distclean help
 
@@ -128,6 +129,7 @@ help:
 	@echo 'make kernel-tree    git tree of linux-source-6.12 + kernel/series'
 	@echo 'make kernel-export  write that tree'"'"'s commits back to kernel/'
 	@echo 'make kernel-check   apply kernel/series to pristine source, checkpatch'
+	@echo 'make kernel-check-arm64  build the series for arm64 (cross, build only)'
 	@echo 'make clean          remove build output (keeps kernel tree, ccache)'
 	@echo 'make distclean      remove all of $(OUTPUT)'
 	@echo 'DEBUG=1             any of these on the debug kernel (KASAN,'
@@ -152,6 +154,10 @@ kernel-export:
 
 kernel-check: deps
 	$(Q)kernel/ktree.sh check
+
+# The series built for arm64 (cross compiler, build only); by hand.
+kernel-check-arm64: deps
+	$(Q)kernel/ktree.sh arm64
 
 # Everything after the kernel is plain file dependencies on its vmlinux.
 build: kernel

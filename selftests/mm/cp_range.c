@@ -25,17 +25,17 @@
 #include "mm_util.h"
 #include "cpfile.h"
 
-static long cpr(void *start, void *end, int fd, unsigned int flags)
+static long cpr(void *addr, size_t len, int fd, unsigned int flags)
 {
-	long ret = syscall(__NR_cp_range, start, end, fd, flags);
+	long ret = syscall(__NR_cp_range, addr, len, fd, flags);
 
 	if (ret < 0 && errno == ENOSYS)
 		SKIP("this kernel has no cp_range");
 	return ret;
 }
 
-#define ASSERT_CPR_ERR(start, end, fd, flags, err) do {			\
-		long __r = cpr((void *)(start), (void *)(end), fd, flags); \
+#define ASSERT_CPR_ERR(addr, len, fd, flags, err) do {			\
+		long __r = cpr((void *)(addr), len, fd, flags);		\
 		if (__r != -1 || errno != (err))			\
 			FAIL("cp_range = %ld (%s), expected %s", __r,	\
 			     __r < 0 ? strerror(errno) : "ok", #err);	\
@@ -120,26 +120,44 @@ TEST(errno_einval_ebadf_enomem)
 	int fd = ckpt_file(path), rdonly;
 
 	unlink(path);
-	ASSERT_CPR_ERR(p + 1, p + PAGE, fd, 0, EINVAL);
-	ASSERT_CPR_ERR(p, p + PAGE + 1, fd, 0, EINVAL);
-	ASSERT_CPR_ERR(p + PAGE, p + PAGE, fd, 0, EINVAL);
-	ASSERT_CPR_ERR(p + PAGE, p, fd, 0, EINVAL);
-	ASSERT_CPR_ERR(-PAGE, 0, fd, 0, EINVAL);	/* end wraps */
+	ASSERT_CPR_ERR(p + 1, PAGE, fd, 0, EINVAL);	/* addr unaligned */
+	ASSERT_CPR_ERR(p, 0, fd, 0, EINVAL);		/* nothing */
+	ASSERT_CPR_ERR(-PAGE, PAGE, fd, 0, EINVAL);	/* end wraps */
 	ASSERT_CPR_ERR(p, -PAGE, fd, 0, EINVAL);	/* past user space */
-	ASSERT_CPR_ERR(p, p + PAGE, fd, 1u << 7, EINVAL);
-	ASSERT_CPR_ERR(p, p + PAGE, -1, 0, EBADF);
-	ASSERT_CPR_ERR(p, p + PAGE, 12345, 0, EBADF);
+	ASSERT_CPR_ERR(p, -1UL, fd, 0, EINVAL);	/* rounded up, wraps */
+	ASSERT_CPR_ERR(p, PAGE, fd, 1u << 7, EINVAL);
+	ASSERT_CPR_ERR(p, PAGE, -1, 0, EBADF);
+	ASSERT_CPR_ERR(p, PAGE, 12345, 0, EBADF);
 	rdonly = open("/proc/self/exe", O_RDONLY);
 	ASSERT_OK(rdonly);
-	ASSERT_CPR_ERR(p, p + PAGE, rdonly, 0, EBADF);
+	ASSERT_CPR_ERR(p, PAGE, rdonly, 0, EBADF);
 	/* Character devices with ->write_iter take it. */
 	rdonly = open("/dev/null", O_WRONLY);
 	ASSERT_OK(rdonly);
-	ASSERT_EQ(cpr(p, p + PAGE, rdonly, 0), 0);
+	ASSERT_EQ(cpr(p, PAGE, rdonly, 0), 0);
 	ASSERT_OK(munmap(hole, 4 * PAGE));
-	ASSERT_CPR_ERR(hole, hole + 4 * PAGE, fd, 0, ENOMEM);
+	ASSERT_CPR_ERR(hole, 4 * PAGE, fd, 0, ENOMEM);
 	/* Nothing was written by any of them. */
 	ASSERT_EQ(lseek(fd, 0, SEEK_END), 0);
+}
+
+/* As for madvise(): len is rounded up to a whole page. */
+TEST(len_rounded_up_to_a_page)
+{
+	char *p = map_anon(4 * PAGE), path[32];
+	struct cpfile f;
+	char err[256];
+	int fd = ckpt_file(path);
+
+	fill(p, 4 * PAGE, 3);
+	ASSERT_EQ(cpr(p, PAGE + 1, fd, 0), 2);
+	close(fd);
+	if (cpfile_open(&f, path, err, sizeof(err)))
+		FAIL("%s", err);
+	ASSERT_EQ(f.hdr->start, (uintptr_t)p);
+	ASSERT_EQ(f.hdr->end, (uintptr_t)p + 2 * PAGE);
+	cpfile_close(&f);
+	unlink(path);
 }
 
 /* Data, never-touched, discarded and unmapped pages in one range. */
@@ -160,7 +178,7 @@ TEST(full_checkpoint_reads_back)
 	fill(p + 60 * PAGE, 4 * PAGE, 3);	/* 60-63: data */
 	memset(p + 10 * PAGE, 0, PAGE);		/* written, but zero */
 
-	ret = cpr(p, p + len, fd, 0);
+	ret = cpr(p, len, fd, 0);
 	ASSERT_EQ(ret, 35);
 
 	/* Compare with a copy that treats the hole as zero. */
@@ -192,7 +210,7 @@ TEST(writes_at_the_file_offset)
 	fill(p, 4 * PAGE, 4);
 	memset(head, 'h', sizeof(head));
 	ASSERT_EQ(write(fd, head, sizeof(head)), (long)sizeof(head));
-	ASSERT_EQ(cpr(p, p + 4 * PAGE, fd, 0), 4);
+	ASSERT_EQ(cpr(p, 4 * PAGE, fd, 0), 4);
 	end = lseek(fd, 0, SEEK_CUR);
 	ASSERT_EQ(lseek(fd, 0, SEEK_END), end);
 	/* The header starts right after what was there. */
@@ -217,7 +235,7 @@ TEST(thp_pages)
 	ASSERT_TRUE(raw != MAP_FAILED);
 	ASSERT_OK(madvise(p, 2 * HPAGE, MADV_HUGEPAGE));
 	fill(p, HPAGE, 5);		/* the second huge page never touched */
-	ASSERT_EQ(cpr(p, p + 2 * HPAGE, fd, 0), (long)(HPAGE / PAGE));
+	ASSERT_EQ(cpr(p, 2 * HPAGE, fd, 0), (long)(HPAGE / PAGE));
 	check_file(path, p, 2 * HPAGE, p);
 	unlink(path);
 }
@@ -237,7 +255,7 @@ TEST(file_mapped_in_the_range)
 	ASSERT_TRUE(map != MAP_FAILED);
 	fill(anon, 16 * PAGE, 6);
 	fill(map, flen, 7);
-	ASSERT_GE(cpr(raw, raw + 16 * PAGE + flen, fd, 0), 16);
+	ASSERT_GE(cpr(raw, 16 * PAGE + flen, fd, 0), 16);
 	/* The file changed under its own mapping; it still verifies. */
 	{
 		struct cpfile f;
@@ -282,7 +300,7 @@ TEST(secretmem_recorded_not_mapped)
 		raw[0] ^= 1;	/* one anonymous page changed */
 		ASSERT_OK(ftruncate(fd, 0));
 		ASSERT_EQ(lseek(fd, 0, SEEK_SET), 0);
-		ASSERT_EQ(cpr(raw, raw + 8 * PAGE, fd, flags[i]), want[i]);
+		ASSERT_EQ(cpr(raw, 8 * PAGE, fd, flags[i]), want[i]);
 		if (cpfile_open(&f, path, err, sizeof(err)))
 			FAIL("%s", err);
 		while (cpfile_next(&f, &r)) {
@@ -342,7 +360,7 @@ TEST(no_torn_pages_under_a_writer)
 		char err[256];
 
 		fd = ckpt_file(path);
-		ASSERT_GE(cpr(p, p + TORN_PAGES * PAGE, fd, 0), 0);
+		ASSERT_GE(cpr(p, TORN_PAGES * PAGE, fd, 0), 0);
 		close(fd);
 		if (cpfile_open(&f, path, err, sizeof(err)))
 			FAIL("%s", err);
@@ -416,7 +434,7 @@ TEST(cpinspect_verifies_and_refuses)
 	if (system("cpinspect -h >/dev/null 2>&1"))
 		SKIP("no cpinspect in PATH");
 	fill(p, 8 * PAGE, 8);
-	ASSERT_EQ(cpr(p, p + 8 * PAGE, fd, 0), 8);
+	ASSERT_EQ(cpr(p, 8 * PAGE, fd, 0), 8);
 	ASSERT_OK(fstat(fd, &st));
 	ASSERT_EQ(cpinspect(path, msg, sizeof(msg)), 0);
 
@@ -491,7 +509,7 @@ TEST(cprestore_rebuilds_and_refuses)
 	memcpy(want + 24 * PAGE, p + 24 * PAGE, 8 * PAGE);
 
 	fd = ckpt_file(a);
-	ASSERT_EQ(cpr(p, p + len, fd, 0), 20);
+	ASSERT_EQ(cpr(p, len, fd, 0), 20);
 	close(fd);
 	unlink(img);
 	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s 2>&1", img, a);
@@ -506,7 +524,7 @@ TEST(cprestore_rebuilds_and_refuses)
 
 	/* Broken chains: nothing is written. */
 	fd = ckpt_file(b);
-	ASSERT_EQ(cpr(p, p + len, fd, 0), 20);
+	ASSERT_EQ(cpr(p, len, fd, 0), 20);
 	close(fd);
 	unlink(img);
 	snprintf(cmd, sizeof(cmd), "cprestore -o %s %s %s 2>&1", img, a, b);
@@ -543,7 +561,7 @@ static long ckpt(struct chain *c, void *p, size_t len, unsigned int flags)
 
 	ASSERT_TRUE(c->n < MAX_CHAIN);
 	fd = ckpt_file(c->path[c->n]);
-	n = cpr(p, (char *)p + len, fd, flags);
+	n = cpr(p, len, fd, flags);
 	err = errno;
 	close(fd);
 	if (n < 0)
@@ -1050,7 +1068,7 @@ TEST(hole_of_seventeen_tib)
 		SKIP("cannot map at %p: %s", p + len - PAGE, strerror(errno));
 	p[len - 1] = 2;
 	fd = ckpt_file(path);
-	ASSERT_EQ(cpr(p, p + len, fd, 0), 2);
+	ASSERT_EQ(cpr(p, len, fd, 0), 2);
 	close(fd);
 	t = tally(path);
 	ASSERT_EQ(t.data, 2);
@@ -1137,7 +1155,7 @@ TEST(increments_into_a_file_mapped_in_the_range)
 		struct tally t;
 
 		ASSERT_OK(lseek(fd, 0, SEEK_SET));
-		ASSERT_GE(cpr(p, p + len, fd, CP_INCREMENTAL), 16);
+		ASSERT_GE(cpr(p, len, fd, CP_INCREMENTAL), 16);
 		t = tally(path);
 		ASSERT_EQ(t.h.seq, i + 1);
 		ASSERT_EQ(t.data + t.zero, i ? 17 : 32);
@@ -1161,7 +1179,7 @@ TEST(failed_checkpoint_restarts_the_chain)
 	signal(SIGPIPE, SIG_IGN);
 	ASSERT_OK(pipe(pfd));
 	close(pfd[0]);
-	ASSERT_CPR_ERR(p, p + len, pfd[1], CP_INCREMENTAL, EPIPE);
+	ASSERT_CPR_ERR(p, len, pfd[1], CP_INCREMENTAL, EPIPE);
 	close(pfd[1]);
 	chain_drop(&c);
 	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);
@@ -1178,11 +1196,11 @@ TEST(incremental_errnos)
 	int fd = ckpt_file(path);
 
 	unlink(path);
-	ASSERT_CPR_ERR(p, p + PAGE, fd, CP_INCREMENTAL | 2, EINVAL);
-	ASSERT_CPR_ERR(p + 1, p + PAGE, fd, CP_INCREMENTAL, EINVAL);
-	ASSERT_CPR_ERR(p, p + PAGE, -1, CP_INCREMENTAL, EBADF);
+	ASSERT_CPR_ERR(p, PAGE, fd, CP_INCREMENTAL | 2, EINVAL);
+	ASSERT_CPR_ERR(p + 1, PAGE, fd, CP_INCREMENTAL, EINVAL);
+	ASSERT_CPR_ERR(p, PAGE, -1, CP_INCREMENTAL, EBADF);
 	ASSERT_OK(munmap(hole, 4 * PAGE));
-	ASSERT_CPR_ERR(hole, hole + 4 * PAGE, fd, CP_INCREMENTAL, ENOMEM);
+	ASSERT_CPR_ERR(hole, 4 * PAGE, fd, CP_INCREMENTAL, ENOMEM);
 	ASSERT_EQ(lseek(fd, 0, SEEK_END), 0);
 
 	fill(p, 4 * PAGE, 22);
@@ -1232,7 +1250,7 @@ TEST(ranges_fork_and_eviction)
 
 static long mmc(unsigned int op)
 {
-	return syscall(__NR_mmcontext, op);
+	return syscall(__NR_mmcontext, op, 0);
 }
 
 /* An mmcontext rollback changes memory: the next increment has it. */

@@ -18,6 +18,7 @@
 #include <sys/syscall.h>
 #include <sys/ioctl.h>
 #include <sys/uio.h>
+#include <linux/io_uring.h>
 #include <linux/mmcontext.h>
 #include <linux/userfaultfd.h>
 
@@ -36,12 +37,12 @@ static long mmc(unsigned int op)
 	static int have = -1;
 
 	if (have < 0) {
-		have = syscall(__NR_mmcontext, ~0u) == -1 && errno == EINVAL;
+		have = syscall(__NR_mmcontext, ~0u, 0) == -1 && errno == EINVAL;
 		if (!have)
 			SKIP("this kernel has no mmcontext (syscall %d: %s)",
 			     __NR_mmcontext, strerror(errno));
 	}
-	return syscall(__NR_mmcontext, op);
+	return syscall(__NR_mmcontext, op, 0);
 }
 
 /* mmcontext(op) must fail with err. */
@@ -135,6 +136,25 @@ TEST(errno_einval_enoent_eexist)
 	ASSERT_MMC(MMCONTEXT_ROLLBACK);
 	ASSERT_MMC(MMCONTEXT_RESTORE);
 	ASSERT_MMC_ERR(MMCONTEXT_RESTORE, ENOENT);
+}
+
+/* No flags are defined yet: every bit is refused, for every op. */
+TEST(flags_must_be_zero)
+{
+	unsigned int bit;
+
+	mmc(MMCONTEXT_DROP);		/* probe: skip without mmcontext */
+	for (bit = 0; bit < 32; bit++) {
+		if (syscall(__NR_mmcontext, MMCONTEXT_SAVE, 1u << bit) != -1 ||
+		    errno != EINVAL)
+			FAIL("SAVE with flags %#x: not EINVAL", 1u << bit);
+	}
+	ASSERT_MMC_ERR(MMCONTEXT_DROP, ENOENT);	/* no snapshot was taken */
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	if (syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK, ~0u) != -1 ||
+	    errno != EINVAL)
+		FAIL("ROLLBACK with flags ~0: not EINVAL");
+	ASSERT_MMC(MMCONTEXT_DROP);
 }
 
 /* ---- the kinds of memory --------------------------------------------- */
@@ -633,6 +653,39 @@ TEST(uffd_ioctls_rolled_back)
 }
 
 /*
+ * UFFDIO_COPY and UFFDIO_ZEROPAGE into a 2 MiB range that had nothing at
+ * save: the snapshot learns of a table it has never seen, and must not
+ * allocate for it under the page table lock (the debug kernel reports
+ * "sleeping function called from invalid context" if it does).
+ */
+TEST(uffd_fill_of_a_range_empty_at_save)
+{
+	char *raw = mmap(NULL, 3 * HPAGE, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+	struct uffdio_copy copy = { .len = PAGE };
+	struct uffdio_zeropage zero = { .range = { .len = PAGE } };
+	char *page = aligned_alloc(PAGE, PAGE);
+	int fd = uffd_open(0);
+
+	ASSERT_TRUE(raw != MAP_FAILED);
+	ASSERT_OK(madvise(raw, 3 * HPAGE, MADV_NOHUGEPAGE));
+	uffd_register(fd, p, 2 * HPAGE, UFFDIO_REGISTER_MODE_MISSING);
+	memset(page, 0xcc, PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	copy.dst = (uintptr_t)(p + 5 * PAGE);
+	copy.src = (uintptr_t)page;
+	ASSERT_OK(ioctl(fd, UFFDIO_COPY, &copy));
+	zero.range.start = (uintptr_t)(p + HPAGE + 7 * PAGE);
+	ASSERT_OK(ioctl(fd, UFFDIO_ZEROPAGE, &zero));
+	ASSERT_EQ((unsigned char)p[5 * PAGE], 0xcc);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	close(fd);
+	ASSERT_EQ(resident(p, 2 * HPAGE), 0);
+	ASSERT_EQ(p[5 * PAGE], 0);
+}
+
+/*
  * A saved page of a private file mapping, write-protected by userfaultfd
  * and then discarded, leaves a uffd-wp marker in its place.  The rollback
  * puts the page back, still write-protected for the monitor; it must not
@@ -668,6 +721,49 @@ TEST(uffd_wp_marker_in_private_file_mapping)
 	close(fd);
 	munmap(p, 4 * PAGE);
 	close(mfd);
+}
+
+/* ---- pins -------------------------------------------------------------- */
+
+/* io_uring fixed buffers over [p, p + len): FOLL_WRITE | FOLL_LONGTERM. */
+static int fixed_buffers(void *p, size_t len)
+{
+	struct io_uring_params params = { };
+	struct iovec iov = { p, len };
+	int ring = syscall(__NR_io_uring_setup, 4, &params);
+
+	if (ring < 0)
+		SKIP("io_uring_setup: %s", strerror(errno));
+	if (syscall(__NR_io_uring_register, ring, IORING_REGISTER_BUFFERS,
+		    &iov, 1))
+		SKIP("IORING_REGISTER_BUFFERS: %s", strerror(errno));
+	return ring;
+}
+
+/*
+ * Buffers pinned since the save hold copies: a rollback that put the
+ * saved pages back would leave the device with the copies.  It refuses,
+ * unchanged, until they are unpinned.
+ */
+TEST(rollback_refuses_pages_pinned_since_save)
+{
+	char *p = map_anon(8 * PAGE), *before, *now;
+	int ring;
+
+	fill(p, 8 * PAGE, 55);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	ring = fixed_buffers(p + 2 * PAGE, 2 * PAGE);
+	fill(p + 2 * PAGE, 2 * PAGE, 56);
+	p[6 * PAGE] = 1;
+	now = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, EBUSY);
+	expect_same(p, now, 8 * PAGE, "memory after a refused rollback");
+	ASSERT_OK(syscall(__NR_io_uring_register, ring,
+			  IORING_UNREGISTER_BUFFERS, NULL, 0));
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 8 * PAGE, "memory");
+	close(ring);
 }
 
 /* ---- mappings the rollback leaves as they are -------------------------- */

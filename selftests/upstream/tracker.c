@@ -62,8 +62,8 @@ static long cp_all(unsigned int flags)
 	if (fd < 0)
 		fail("open /dev/null");
 	for (i = 0; i < sizeof(ranges) / sizeof(ranges[0]); i++) {
-		n = syscall(__NR_cp_range, ranges[i].start, ranges[i].end, fd,
-			    flags);
+		n = syscall(__NR_cp_range, ranges[i].start,
+			    ranges[i].end - ranges[i].start, fd, flags);
 		if (n < 0) {
 			int e = errno;
 
@@ -85,7 +85,7 @@ static void ctxkit_tracker_exit(void)
 	if (getpid() != owner)
 		return;
 	if (mode == MMCONTEXT) {
-		if (syscall(__NR_mmcontext, MMCONTEXT_DROP))
+		if (syscall(__NR_mmcontext, MMCONTEXT_DROP, 0))
 			fail("mmcontext(MMCONTEXT_DROP) at exit");
 	} else if (mode == CP_RANGE) {
 		cp_all(CP_INCREMENTAL);
@@ -114,7 +114,7 @@ void ctxkit_tracker(void)
 	owner = getpid();
 
 	if (mode == MMCONTEXT) {
-		if (syscall(__NR_mmcontext, MMCONTEXT_SAVE))
+		if (syscall(__NR_mmcontext, MMCONTEXT_SAVE, 0))
 			fail("mmcontext(MMCONTEXT_SAVE)");
 	} else {
 		brk_end = ((unsigned long)sbrk(0) + page - 1) & ~(page - 1);

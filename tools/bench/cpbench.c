@@ -174,7 +174,7 @@ static int incremental(char *p, size_t len, long mib, long reps, int fd)
 		return 1;
 	}
 	reset(fd);
-	if (syscall(__NR_cp_range, p, p + len, fd, CP_INCREMENTAL) < 0)
+	if (syscall(__NR_cp_range, p, len, fd, CP_INCREMENTAL) < 0)
 		die("cp_range(CP_INCREMENTAL)");
 
 	for (i = 0; i < reps; i++) {
@@ -182,7 +182,7 @@ static int incremental(char *p, size_t len, long mib, long reps, int fd)
 		want = dirty(p, len, n, &rng, seen);
 		reset(fd);
 		t0 = now();
-		if (syscall(__NR_cp_range, p, p + len, fd, CP_INCREMENTAL) !=
+		if (syscall(__NR_cp_range, p, len, fd, CP_INCREMENTAL) !=
 		    want)
 			die("cp_range(CP_INCREMENTAL)");
 		ours[i] = now() - t0;
@@ -209,7 +209,7 @@ static int incremental(char *p, size_t len, long mib, long reps, int fd)
 		/* Nothing written: the cost of finding that out. */
 		reset(fd);
 		t0 = now();
-		if (syscall(__NR_cp_range, p, p + len, fd, CP_INCREMENTAL))
+		if (syscall(__NR_cp_range, p, len, fd, CP_INCREMENTAL))
 			die("cp_range(CP_INCREMENTAL)");
 		fo[i] = now() - t0;
 		fb[i] = 0;
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
 		die(path);
 	unlink(path);
 
-	if (syscall(__NR_cp_range, p, p + len, fd, 0) < 0) {
+	if (syscall(__NR_cp_range, p, len, fd, 0) < 0) {
 		if (errno == ENOSYS) {
 			printf("cpbench: this kernel has no cp_range\n");
 			return 4;
@@ -287,7 +287,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < reps; i++) {
 		reset(fd);
 		t0 = now();
-		if (syscall(__NR_cp_range, p, p + len, fd, 0) != (long)(len / ps))
+		if (syscall(__NR_cp_range, p, len, fd, 0) != (long)(len / ps))
 			die("cp_range");
 		ours[i] = now() - t0;
 		if (pread(fd, &tr, sizeof(tr), lseek(fd, 0, SEEK_END) -

@@ -90,8 +90,9 @@ static void usage(FILE *f)
 }
 
 /*
- * The unused argument registers are zeroed: on a kernel newer than 6.12
- * without our patches, 463 is setxattrat(), which must see NULLs.
+ * flags is 0, and the unused argument registers are zeroed: on a kernel
+ * newer than 6.12 without our patches, 463 is setxattrat(), which must
+ * see NULLs.
  */
 static long mmctx(unsigned int op)
 {

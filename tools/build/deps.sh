@@ -24,6 +24,8 @@ PKGS=(
 	# upstream's mm selftests, static: liburing, libcap, libnuma; and its
 	# userland test of mm/vma.c (tools/testing/vma): liburcu
 	liburing-dev libcap-dev libnuma-dev liburcu-dev
+	# make kernel-check-arm64: the series built for arm64
+	gcc-aarch64-linux-gnu
 	# guest: QEMU and the busybox initramfs
 	busybox-static cpio qemu-system-x86
 )
@@ -81,6 +83,7 @@ file /usr/lib/@MA@/libnuma.a		libnuma-dev	the static upstream mm selftests need 
 file /usr/include/@MA@/urcu.h	liburcu-dev	tools/testing/vma needs it
 file /bin/busybox			busybox-static	the guest initramfs needs it
 cmd  qemu-system-x86_64			qemu-system-x86	vmtest.sh boots the guest with it
+cmd  aarch64-linux-gnu-gcc		gcc-aarch64-linux-gnu	make kernel-check-arm64 builds with it
 '
 
 # check: one line for each package with an entry of CHECKS that is not

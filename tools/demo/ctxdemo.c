@@ -98,14 +98,14 @@ static void snap_rounds(double end)
 	long round;
 
 	touch(p, SNAP_PAGES / 2, 4);
-	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE))
+	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE, 0))
 		return;
 	for (round = 0; now() < end; round++) {
 		touch(p + round % 4 * 8 * ps, 8, 5);
 		touch(p + (SNAP_PAGES / 2 + round % 8 * 4) * ps, 4, 6);
 		lseek(ckpt, 0, SEEK_SET);
-		syscall(__NR_cp_range, p, p + SNAP_PAGES * ps, ckpt, 0);
-		syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK);
+		syscall(__NR_cp_range, p, SNAP_PAGES * ps, ckpt, 0);
+		syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK, 0);
 		usleep(20000);
 	}
 }

@@ -170,17 +170,22 @@ static const char *errname(int e)
 
 /* --- the ctxkit calls ---------------------------------------------- */
 
-static long mmc(unsigned int op)
+static long mmc_flags(unsigned int op, unsigned int flags)
 {
 	count(true);
-	return syscall(__NR_mmcontext, op);
+	return syscall(__NR_mmcontext, op, flags);
 }
 
-static long cpr(unsigned long start, unsigned long end, int fd,
+static long mmc(unsigned int op)
+{
+	return mmc_flags(op, 0);
+}
+
+static long cpr(unsigned long addr, unsigned long len, int fd,
 		unsigned int flags)
 {
 	count(true);
-	return syscall(__NR_cp_range, start, end, fd, flags);
+	return syscall(__NR_cp_range, addr, len, fd, flags);
 }
 
 /* --- the arena ----------------------------------------------------- */
@@ -788,8 +793,8 @@ static void fork_child(unsigned int what, unsigned long pick)
 	if (!r && probe_copy(&nb, p, 1) && nb != b)
 		fail("fork child: byte at +%#lx is %#x after rollback, was "
 		     "%#x", arena_off((char *)p), nb & 0xff, b & 0xff);
-	cpr((unsigned long)st->arena, (unsigned long)st->arena + ARENA_SIZE,
-	    st->fd_null, pick & 1 ? CP_INCREMENTAL : 0);
+	cpr((unsigned long)st->arena, ARENA_SIZE, st->fd_null,
+	    pick & 1 ? CP_INCREMENTAL : 0);
 	_exit(0);
 }
 
@@ -855,8 +860,7 @@ static void *worker_run(void *arg)
 		default:
 			/* never the chain's range: it would rebase it */
 			if ((unsigned long)a != st->cs)
-				cpr((unsigned long)a,
-				    (unsigned long)a + n * PAGE, st->fd_null,
+				cpr((unsigned long)a, n * PAGE, st->fd_null,
 				    0);
 		}
 	}
@@ -1301,11 +1305,17 @@ static void op_mmcontext(struct fuzz_state *s)
 
 	if (pick == 0 || pick == 1) {
 		unsigned int op = pick ? bad[rnd(st, 5)] : 4 + rnd64(&st->rng);
+		unsigned int flags = 0;
 
 		if (op < 4)
 			op = 4;
-		describe("mmcontext(%#x)", op);
-		expect_err(mmc(op), EINVAL, "mmcontext(invalid op)");
+		if (one_in(st, 2)) {		/* a good op, flags not 0 */
+			op = rnd(st, 4);
+			flags = 1u << rnd(st, 32) | rnd64(&st->rng);
+		}
+		describe("mmcontext(%#x, %#x)", op, flags);
+		expect_err(mmc_flags(op, flags), EINVAL,
+			   "mmcontext(invalid op or flags)");
 		return;
 	}
 	if (!st->have_snap) {
@@ -1462,7 +1472,7 @@ static void op_cp_chain(struct fuzz_state *s)
 	fd = SYS(open(path, O_RDWR | O_CREAT | O_TRUNC, 0600));
 	if (fd < 0)
 		fail("open %s: %s", path, strerror(errno));
-	r = cpr(st->cs, st->ce, fd, flags);
+	r = cpr(st->cs, st->ce - st->cs, fd, flags);
 	if (r < 0) {
 		int e = errno;
 
@@ -1624,7 +1634,7 @@ static void op_cp_random(struct fuzz_state *s)
 {
 	static const unsigned int fl[] = { 0, CP_INCREMENTAL, 2, 1u << 31,
 					   ~0u, CP_INCREMENTAL | 4 };
-	unsigned long start, end;
+	unsigned long start, end, len, rounded;
 	unsigned int flags = one_in(st, 2) ? fl[rnd(st, 6)] : rnd64(&st->rng);
 	int kind = rnd(st, NR_FDS), tmp = -1, sk = -1, fd;
 	bool bad_args, maybe_bad;
@@ -1634,13 +1644,18 @@ static void op_cp_random(struct fuzz_state *s)
 	if (one_in(st, 2))
 		flags &= CP_INCREMENTAL;
 	cp_rnd_range(&start, &end);
-	bad_args = start % PAGE || end % PAGE || end <= start ||
+	len = end - start;		/* wraps for a reversed range */
+	if (one_in(st, 4))
+		len += rnd(st, PAGE);	/* the kernel rounds it up */
+	rounded = (len + PAGE - 1) & ~(PAGE - 1);
+	end = start + rounded;
+	bad_args = start % PAGE || !rounded || end < start ||
 		   (flags & ~CP_INCREMENTAL);
 	maybe_bad = end > TASK_TOP;	/* 5-level paging would take it */
 	fd = cp_rnd_fd(kind, &tmp, &sk);
-	describe("cp_range %#lx..%#lx fd %s flags %#x", start, end,
+	describe("cp_range %#lx +%#lx fd %s flags %#x", start, len,
 		 fd_names[kind], flags);
-	r = cpr(start, end, fd, flags);
+	r = cpr(start, len, fd, flags);
 	if (r < 0 && !cp_err_ok(errno, kind, bad_args || maybe_bad))
 		fail("cp_range = %s: not documented for these arguments",
 		     errname(errno));
@@ -1948,7 +1963,7 @@ int main(int argc, char **argv)
 		usage();
 	if (ops != DEF_OPS)
 		snprintf(extra, sizeof(extra), " -n %u", ops);
-	if (syscall(__NR_mmcontext, ~0u) != -1 || errno != EINVAL) {
+	if (syscall(__NR_mmcontext, ~0u, 0) != -1 || errno != EINVAL) {
 		fprintf(stderr, "ctxfuzz: this kernel has no mmcontext "
 			"(syscall %d: %s)\n", __NR_mmcontext, strerror(errno));
 		return 1;

@@ -125,13 +125,12 @@ static bool stopping(void)
 
 static long mmc(unsigned int op)
 {
-	return syscall(__NR_mmcontext, op);
+	return syscall(__NR_mmcontext, op, 0);
 }
 
-static long cp_range(void *start, size_t len, int fd, unsigned int flags)
+static long cp_range(void *addr, size_t len, int fd, unsigned int flags)
 {
-	return syscall(__NR_cp_range, (unsigned long)start,
-		       (unsigned long)start + len, fd, flags);
+	return syscall(__NR_cp_range, addr, len, fd, flags);
 }
 
 static unsigned int rnd(unsigned int *state)
@@ -1088,7 +1087,7 @@ int main(int argc, char **argv)
 			return 2;
 		}
 	}
-	if (syscall(__NR_mmcontext, ~0u) != -1 || errno != EINVAL ||
+	if (syscall(__NR_mmcontext, ~0u, 0) != -1 || errno != EINVAL ||
 	    syscall(__NR_cp_range, 0, 0, -1, ~0u) != -1 || errno != EINVAL) {
 		fprintf(stderr, "ctxstress: this kernel has no mmcontext or "
 			"cp_range (syscall %d, %d)\n", __NR_mmcontext,

@@ -436,7 +436,7 @@ TEST(mmcontext_counts_match)
 	warm_up(obj);
 	rss = rss_pages();
 
-	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE)) {
+	if (syscall(__NR_mmcontext, MMCONTEXT_SAVE, 0)) {
 		if (errno == ENOSYS)
 			SKIP("kernel has no mmcontext");
 		FAIL("mmcontext(SAVE): %s", strerror(errno));
@@ -446,7 +446,7 @@ TEST(mmcontext_counts_match)
 		p[i * 3 * page_size] = 2;
 	for (i = saved; i < NPAGES; i++)
 		p[i * page_size] = 3;
-	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK));
+	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_ROLLBACK, 0));
 
 	st = proc_stat(obj, getpid());
 	diag("armed %llu (rss %ld) dirty %llu restored %llu emptied %llu",
@@ -468,7 +468,7 @@ TEST(mmcontext_counts_match)
 	for (i = saved; i < NPAGES; i++)
 		ASSERT_EQ(vec[i] & 1, 0);
 	ASSERT_EQ(memcmp(p, before, NPAGES * page_size), 0);
-	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_DROP));
+	ASSERT_OK(syscall(__NR_mmcontext, MMCONTEXT_DROP, 0));
 	ctxtop_bpf__destroy(obj);
 }
 
@@ -491,7 +491,7 @@ TEST(cp_range_pages_match_file)
 	touch(p, 40);			/* 40 pages of data, 24 never touched */
 	for (i = 0; i < 3; i++) {
 		p[(40 + i) * page_size] = 1;	/* one more each time */
-		ret = syscall(__NR_cp_range, p, p + 64 * page_size, fd, 0);
+		ret = syscall(__NR_cp_range, p, 64 * page_size, fd, 0);
 		if (ret < 0 && errno == ENOSYS)
 			SKIP("kernel has no cp_range");
 		ASSERT_EQ(ret, 41 + i);
@@ -503,7 +503,7 @@ TEST(cp_range_pages_match_file)
 		ASSERT_EQ(tr.nr_data_pages, (__u64)ret);
 	}
 	/* A refused call counts nothing. */
-	ASSERT_EQ(syscall(__NR_cp_range, p + 1, p + page_size, fd, 0), -1);
+	ASSERT_EQ(syscall(__NR_cp_range, p + 1, page_size, fd, 0), -1);
 	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_CALLS), 3);
 	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_PAGES), total);
 	close(fd);
