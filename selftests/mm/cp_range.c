@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1049,6 +1050,72 @@ TEST(foll_force_writes_to_a_read_only_thp)
 	check_chain(&c, p, HPAGE);
 	chain_drop(&c);
 	munmap(raw, 2 * HPAGE);
+}
+
+static volatile bool stop_mapper;
+static double worst_mmap;	/* seconds */
+
+static double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
+}
+
+/* Another thread maps and unmaps a page, timing each pair. */
+static void *mapper(void *arg)
+{
+	while (!stop_mapper) {
+		double t = now_s();
+		void *q = mmap(NULL, PAGE, PROT_READ, MAP_PRIVATE |
+			       MAP_ANONYMOUS, -1, 0);
+
+		if (q != MAP_FAILED)
+			munmap(q, PAGE);
+		t = now_s() - t;
+		if (t > worst_mmap)
+			worst_mmap = t;
+		usleep(1000);
+	}
+	return NULL;
+}
+
+/*
+ * A full checkpoint of a sparse terabyte: never-touched memory with no
+ * page table is recorded without visiting each page, and the mmap lock
+ * is dropped often enough that another thread's mmap() goes on.
+ */
+TEST(sparse_terabyte_does_not_stall_mmap)
+{
+	const size_t len = 1UL << 40;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		       MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	int fd = open("/dev/null", O_WRONLY);
+	pthread_t th;
+	double t;
+	long n;
+
+	if (p == MAP_FAILED)
+		SKIP("mmap 1 TiB: %s", strerror(errno));
+	ASSERT_OK(fd);
+	p[0] = 1;
+	p[len / 2] = 2;
+	p[len - 1] = 3;
+	ASSERT_OK(pthread_create(&th, NULL, mapper, NULL));
+	t = now_s();
+	n = cpr(p, len, fd, 0);
+	t = now_s() - t;
+	stop_mapper = true;
+	pthread_join(th, NULL);
+	diag("1 TiB in %.2f s, the slowest mmap()+munmap() %.3f s", t,
+	     worst_mmap);
+	ASSERT_EQ(n, 3);
+	if (t > 30 || worst_mmap > 2)
+		FAIL("%.1f s for the checkpoint, %.1f s for an mmap()", t,
+		     worst_mmap);
+	close(fd);
+	munmap(p, len);
 }
 
 /* Runs longer than 2^32 pages: a hole of 17 TiB. */

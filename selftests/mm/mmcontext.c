@@ -766,6 +766,84 @@ TEST(rollback_refuses_pages_pinned_since_save)
 	close(ring);
 }
 
+/* ---- KSM ---------------------------------------------------------------- */
+
+static long read_long(const char *path)
+{
+	char buf[32] = "";
+	int fd = open(path, O_RDONLY);
+	long v = -1;
+
+	if (fd >= 0 && read(fd, buf, sizeof(buf) - 1) > 0)
+		v = atol(buf);
+	if (fd >= 0)
+		close(fd);
+	return v;
+}
+
+/* Run KSM for two full scans, so that whatever can merge has. */
+static void ksm_two_scans(void)
+{
+	long start = read_long("/sys/kernel/mm/ksm/full_scans"), i;
+
+	if (!write_file("/sys/kernel/mm/ksm/run", "1"))
+		FAIL("start KSM: %s", strerror(errno));
+	for (i = 0; read_long("/sys/kernel/mm/ksm/full_scans") < start + 2; i++) {
+		if (i > 120 * 100)
+			FAIL("KSM did not scan twice in 120 s");
+		usleep(10000);
+	}
+}
+
+/*
+ * The pages a snapshot holds are not merged by KSM (their extra
+ * reference makes write_protect_page() refuse them) until it is
+ * dropped; a forked child, which has no snapshot, merges its own pages.
+ * upstream's ksm_functional_tests test_prctl_fork fails under an
+ * mmcontext tracker because its child reads the parent's
+ * /proc/self/ksm_merging_pages through a file opened before the fork.
+ */
+TEST(ksm_leaves_saved_pages_and_merges_a_childs)
+{
+	size_t len = 64 * PAGE;
+	char *p = map_anon(len);
+	int status;
+	pid_t pid;
+
+	if (access("/sys/kernel/mm/ksm/run", W_OK))
+		SKIP("no KSM to run");
+	write_file("/sys/kernel/mm/ksm/run", "2");	/* unmerge all */
+	memset(p, 0x3c, len);
+	ASSERT_OK(madvise(p, len, MADV_MERGEABLE));
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *q = map_anon(2 * HPAGE);
+
+		memset(q, 0xcf, 2 * HPAGE);
+		if (madvise(q, 2 * HPAGE, MADV_MERGEABLE))
+			_exit(2);
+		ksm_two_scans();
+		/* its own pages, and the parent's it shares: not the saved */
+		_exit(read_long("/proc/self/ksm_merging_pages") >=
+		      (long)(2 * HPAGE / PAGE) ? 0 : 1);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	ASSERT_TRUE(WIFEXITED(status));
+	if (WEXITSTATUS(status))
+		FAIL("the child of a process with a snapshot merged too few "
+		     "pages (status %d)", WEXITSTATUS(status));
+	ksm_two_scans();
+	ASSERT_EQ(read_long("/proc/self/ksm_merging_pages"), 0);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	ksm_two_scans();
+	if (read_long("/proc/self/ksm_merging_pages") < 32)
+		FAIL("dropped, the snapshot's pages still did not merge: %ld",
+		     read_long("/proc/self/ksm_merging_pages"));
+	write_file("/sys/kernel/mm/ksm/run", "2");
+}
+
 /* ---- mappings the rollback leaves as they are -------------------------- */
 
 /*

@@ -23,6 +23,8 @@
 #   initramfs   the kernel's gen_init_cpio, mkinitramfs.sh with
 #               busybox-static, qemu-system-x86_64 --version (no boot)
 #   kernel-check  make kernel-check: checkpatch.pl, spdxcheck.py
+#   vma-test    the kernel's tools/testing/vma (liburcu, ASan), built and run
+#               from the patched tree as make check's host test does
 #   negative    rsync removed: a non-root user's make kernel, and root's
 #               make kernel with /usr/bin/rsync gone behind dpkg's back
 #
@@ -265,6 +267,9 @@ stage userspace userspace
 stage kobjs kobjs
 stage initramfs initramfs
 stage kernel-check in_root 'make kernel-check'
+stage vma-test in_root 'make -s -C .output/linux/tools/testing/vma -j2 &&
+	.output/linux/tools/testing/vma/vma &&
+	make -s -C .output/linux/tools/testing/vma clean'
 stage negative negative
 
 echo
