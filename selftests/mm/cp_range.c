@@ -16,6 +16,7 @@
 #include <stdint.h>
 #include <time.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1276,6 +1277,92 @@ TEST(incremental_errnos)
 	ASSERT_EQ(ckpt(&c, p, 4 * PAGE, CP_INCREMENTAL), 0);
 	ASSERT_INCREMENT(&c, 0, 0, 4);
 	check_chain(&c, p, 4 * PAGE);
+	chain_drop(&c);
+}
+
+/* CP_FORGET stops tracking a range; the next checkpoint of it is full. */
+TEST(forget_stops_tracking)
+{
+	char *p = map_anon(8 * PAGE);
+	struct chain c = { };
+	char path[32];
+	int fd = ckpt_file(path);
+
+	unlink(path);
+	fill(p, 8 * PAGE, 23);
+	ASSERT_CPR_ERR(p, 8 * PAGE, -1, CP_FORGET, ENOENT);	/* not yet */
+	ASSERT_EQ(ckpt(&c, p, 8 * PAGE, CP_INCREMENTAL), 8);
+	ASSERT_CPR_ERR(p, 8 * PAGE, fd, CP_FORGET, EINVAL);	/* fd not -1 */
+	ASSERT_CPR_ERR(p, 8 * PAGE, -1, CP_FORGET | CP_INCREMENTAL, EINVAL);
+	ASSERT_CPR_ERR(p, 4 * PAGE, -1, CP_FORGET, ENOENT);	/* not exact */
+	ASSERT_EQ(cpr(p, 8 * PAGE, -1, CP_FORGET), 0);
+	ASSERT_CPR_ERR(p, 8 * PAGE, -1, CP_FORGET, ENOENT);	/* gone */
+	p[PAGE] = 5;
+	ASSERT_EQ(ckpt(&c, p, 8 * PAGE, CP_INCREMENTAL), 8);	/* full */
+	ASSERT_EQ(last(&c).h.flags, 0);
+	ASSERT_EQ(last(&c).h.seq, 1);
+	chain_drop(&c);
+	/* A tracked range's marks are bounded: 1 TiB at most. */
+	ASSERT_CPR_ERR(0x100000000000UL, (1UL << 40) + PAGE, fd,
+		       CP_INCREMENTAL, E2BIG);
+	ASSERT_EQ(lseek(fd, 0, SEEK_END), 0);
+	close(fd);
+}
+
+static long minflt(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return ru.ru_minflt;
+}
+
+/* Writes to [p, p + len) after mprotect() read-only and back: faults. */
+static long faults_after_reprotect(char *p, size_t len)
+{
+	long before;
+	size_t off;
+
+	ASSERT_OK(mprotect(p, len, PROT_READ));
+	ASSERT_OK(mprotect(p, len, PROT_READ | PROT_WRITE));
+	before = minflt();
+	for (off = 0; off < len; off += PAGE)
+		p[off]++;
+	return minflt() - before;
+}
+
+/*
+ * Tracking costs write faults in the mappings a tracked range overlaps,
+ * not in the rest of the process, and not after CP_FORGET: mprotect()
+ * makes exclusive anonymous pages writable again there.
+ */
+TEST(side_effects_confined_to_tracked_ranges)
+{
+	const size_t len = 64 * PAGE;
+	char *a = map_anon(2 * len + PAGE), *b = a + len + PAGE;
+	struct chain c = { };
+	long n;
+
+	/* a guard page, so that a and b are two mappings, not one */
+	ASSERT_OK(mprotect(a + len, PAGE, PROT_NONE));
+	fill(a, len, 24);
+	fill(b, len, 25);
+	ASSERT_EQ(ckpt(&c, a, len, CP_INCREMENTAL), 64);
+	n = faults_after_reprotect(a, len);
+	diag("tracked: %ld faults for 64 writes", n);
+	ASSERT_GE(n, 64);
+	n = faults_after_reprotect(b, len);
+	diag("not tracked: %ld faults for 64 writes", n);
+	if (n >= 16)
+		FAIL("%ld write faults in a mapping no range tracks", n);
+	ASSERT_EQ(ckpt(&c, a, len, CP_INCREMENTAL), 64);
+	check_chain(&c, a, len);
+	ASSERT_EQ(cpr(a, len, -1, CP_FORGET), 0);
+	faults_after_reprotect(a, len);		/* once to get exclusive */
+	n = faults_after_reprotect(a, len);
+	diag("forgotten: %ld faults for 64 writes", n);
+	if (n >= 16)
+		FAIL("%ld write faults in a range no longer tracked", n);
 	chain_drop(&c);
 }
 

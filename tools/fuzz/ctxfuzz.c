@@ -161,6 +161,7 @@ static const char *errname(int e)
 		[ENOMEM] = "ENOMEM", [EFAULT] = "EFAULT", [EBUSY] = "EBUSY",
 		[EEXIST] = "EEXIST", [EINVAL] = "EINVAL", [EFBIG] = "EFBIG",
 		[ENOSPC] = "ENOSPC", [EPIPE] = "EPIPE", [ESTALE] = "ESTALE",
+		[E2BIG] = "E2BIG",
 	};
 
 	if (e > 0 && e < (int)(sizeof(names) / sizeof(names[0])) && names[e])
@@ -1609,9 +1610,14 @@ static int cp_rnd_fd(int kind, int *tmp, int *sk)
 }
 
 /* May @e come from cp_range with this fd and arguments? */
-static bool cp_err_ok(int e, int kind, bool bad_args)
+static bool cp_err_ok(int e, int kind, bool bad_args, bool forget,
+		      bool too_big)
 {
+	if (forget)		/* no fd, no file: EINVAL or ENOENT only */
+		return e == EINVAL ? bad_args : e == ENOENT || e == EINTR;
 	switch (e) {
+	case E2BIG:
+		return too_big;
 	case EINTR:
 	case ENOMEM:
 		return true;
@@ -1632,12 +1638,13 @@ static bool cp_err_ok(int e, int kind, bool bad_args)
 
 static void op_cp_random(struct fuzz_state *s)
 {
-	static const unsigned int fl[] = { 0, CP_INCREMENTAL, 2, 1u << 31,
-					   ~0u, CP_INCREMENTAL | 4 };
+	static const unsigned int fl[] = { 0, CP_INCREMENTAL, CP_FORGET,
+					   1u << 31, ~0u, CP_INCREMENTAL | 4,
+					   CP_INCREMENTAL | CP_FORGET };
 	unsigned long start, end, len, rounded;
-	unsigned int flags = one_in(st, 2) ? fl[rnd(st, 6)] : rnd64(&st->rng);
+	unsigned int flags = one_in(st, 2) ? fl[rnd(st, 7)] : rnd64(&st->rng);
 	int kind = rnd(st, NR_FDS), tmp = -1, sk = -1, fd;
-	bool bad_args, maybe_bad;
+	bool bad_args, maybe_bad, forget, too_big;
 	char drain[4096];
 	long r;
 
@@ -1649,19 +1656,26 @@ static void op_cp_random(struct fuzz_state *s)
 		len += rnd(st, PAGE);	/* the kernel rounds it up */
 	rounded = (len + PAGE - 1) & ~(PAGE - 1);
 	end = start + rounded;
-	bad_args = start % PAGE || !rounded || end < start ||
-		   (flags & ~CP_INCREMENTAL);
-	maybe_bad = end > TASK_TOP;	/* 5-level paging would take it */
+	forget = flags & CP_FORGET;
 	fd = cp_rnd_fd(kind, &tmp, &sk);
+	bad_args = start % PAGE || !rounded || end < start ||
+		   (flags & ~(CP_INCREMENTAL | CP_FORGET)) ||
+		   (forget && (flags != CP_FORGET || fd != -1));
+	maybe_bad = end > TASK_TOP;	/* 5-level paging would take it */
+	too_big = (flags & CP_INCREMENTAL) && rounded > (1UL << 40);
 	describe("cp_range %#lx +%#lx fd %s flags %#x", start, len,
 		 fd_names[kind], flags);
 	r = cpr(start, len, fd, flags);
-	if (r < 0 && !cp_err_ok(errno, kind, bad_args || maybe_bad))
+	if (r < 0 && !cp_err_ok(errno, kind, bad_args || maybe_bad, forget,
+				too_big))
 		fail("cp_range = %s: not documented for these arguments",
 		     errname(errno));
-	if (r >= 0 && (bad_args || kind <= FD_PIPE_RD || kind == FD_EVENT))
+	if (r >= 0 && (bad_args || too_big ||
+		       (!forget && (kind <= FD_PIPE_RD || kind == FD_EVENT))))
 		fail("cp_range = %ld, expected an error (fd %s)", r,
 		     fd_names[kind]);
+	if (r > 0 && forget)
+		fail("cp_range(CP_FORGET) = %ld, not 0", r);
 	note("= %ld%s%s", r, r < 0 ? " " : "", r < 0 ? errname(errno) : "");
 	if (start == st->cs && end == st->ce)
 		st->chain_broken = true;	/* it may have rebased it */
