@@ -686,6 +686,63 @@ TEST(uffd_fill_of_a_range_empty_at_save)
 }
 
 /*
+ * A copy kept over two rollback periods, written again and then given
+ * to MADV_FREE: the next rollback must not keep it (reclaim may drop a
+ * lazily freed page), and after it the saved data must survive reclaim.
+ */
+TEST(kept_copy_given_to_madv_free)
+{
+	char *p = map_anon(8 * PAGE), *before;
+	int r;
+
+	fill(p, 8 * PAGE, 57);
+	before = dup_mem(p, 8 * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (r = 0; r < 3; r++) {	/* written period after period: kept */
+		fill(p, 8 * PAGE, 58 + r);
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	}
+	fill(p, 8 * PAGE, 62);
+	ASSERT_OK(madvise(p, 8 * PAGE, MADV_FREE));
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	ASSERT_OK(madvise(p, 8 * PAGE, MADV_PAGEOUT));
+	expect_same(p, before, 8 * PAGE, "memory after reclaim");
+}
+
+/*
+ * Write-protected by the monitor at save, unprotected since: the page
+ * comes back unprotected, or the next write would go to a monitor that
+ * no longer expects it.
+ */
+TEST(uffd_wp_dropped_since_save_stays_dropped)
+{
+	struct uffdio_writeprotect wp = {
+		.range = { .len = 4 * PAGE },
+		.mode = UFFDIO_WRITEPROTECT_MODE_WP,
+	};
+	char *p = map_anon(4 * PAGE), *before;
+	int fd;
+
+	fill(p, 4 * PAGE, 63);
+	before = dup_mem(p, 4 * PAGE);
+	fd = uffd_open(0);
+	uffd_register(fd, p, 4 * PAGE, UFFDIO_REGISTER_MODE_WP);
+	wp.range.start = (uintptr_t)p;
+	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	ASSERT_TRUE(pagemap(p) & PM_UFFD_WP);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	wp.mode = 0;			/* unprotect */
+	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
+	fill(p, 4 * PAGE, 64);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, before, 4 * PAGE, "memory");
+	if (pagemap(p) & PM_UFFD_WP)
+		FAIL("the rollback put back the uffd write protection of "
+		     "save time");
+	close(fd);
+}
+
+/*
  * A saved page of a private file mapping, write-protected by userfaultfd
  * and then discarded, leaves a uffd-wp marker in its place.  The rollback
  * puts the page back, still write-protected for the monitor; it must not
@@ -860,9 +917,10 @@ TEST(reservation_grown_after_save_left_alone)
 
 	ASSERT_TRUE(r != MAP_FAILED);
 	ASSERT_OK(mprotect(r, used, PROT_READ | PROT_WRITE));
-	fill(r, used, 49);
+	fill(r, used - PAGE, 49);	/* the last used page never touched */
 	before = dup_mem(r, used);
 	ASSERT_MMC(MMCONTEXT_SAVE);
+	/* so that a run of pages with nothing at save reaches the growth */
 	fill(r, used, 50);
 	ASSERT_OK(mprotect(r + used, grown, PROT_READ | PROT_WRITE));
 	memset(r + used, 0x5a, grown);
