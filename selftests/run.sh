@@ -128,7 +128,9 @@ debug_lane_catches_kasan() {
 		echo READ_AFTER_FREE >/sys/kernel/debug/provoke-crash/DIRECT' \
 		>"$log" 2>&1
 	rc=$?
-	if [ $rc -ne 0 ] && grep -q 'BUG: KASAN: slab-use-after-free' "$log" &&
+	# KASAN, or KFENCE when the freed object was one it sampled
+	if [ $rc -ne 0 ] &&
+	   grep -qE 'BUG: (KASAN: slab-use-after-free|KFENCE: use-after-free)' "$log" &&
 	   grep -q 'panicked while running lkdtm' "$log"; then
 		echo "ok - $name"
 	else
