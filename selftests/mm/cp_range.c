@@ -1056,14 +1056,6 @@ TEST(foll_force_writes_to_a_read_only_thp)
 static volatile bool stop_mapper;
 static double worst_mmap;	/* seconds */
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /* Another thread maps and unmaps a page, timing each pair. */
 static void *mapper(void *arg)
 {

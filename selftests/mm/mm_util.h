@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../harness.h"
@@ -150,6 +151,15 @@ static inline void swap_off(bool on)
 {
 	if (on)
 		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+}
+
+/* Seconds on CLOCK_MONOTONIC. */
+static inline double now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return t.tv_sec + t.tv_nsec / 1e9;
 }
 
 #endif /* __CTXKIT_MM_UTIL_H */

@@ -839,14 +839,6 @@ static long read_long(const char *path)
 	return v;
 }
 
-static double now_s(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return t.tv_sec + t.tv_nsec / 1e9;
-}
-
 /*
  * Run KSM for two full scans, so that whatever can merge has; 1000 pages
  * a batch, since the debug kernel scans slowly.
