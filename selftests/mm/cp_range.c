@@ -242,6 +242,105 @@ TEST(thp_pages)
 	unlink(path);
 }
 
+/* Shmem in /proc/meminfo, in kB: what shared memory holds, system-wide. */
+static long shmem_kb(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long kb = -1;
+
+	ASSERT_TRUE(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "Shmem: %ld kB", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * A hole in shared memory reads as zero, and a checkpoint leaves it a
+ * hole: reading it through a fault would allocate it, and commit all of
+ * a sparse region.  The same for a private mapping of a memfd, whose
+ * holes are the file's.
+ */
+TEST(sparse_shared_memory_stays_sparse)
+{
+	const size_t len = 64UL << 20;
+	char *shared = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	int mfd = memfd_create("sparse", 0);
+	char path[3][32], *mem, *priv;
+	long before, grown;
+	int fd[3], i;
+
+	ASSERT_TRUE(shared != MAP_FAILED);
+	ASSERT_OK(mfd);
+	ASSERT_OK(ftruncate(mfd, len));
+	mem = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	priv = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, mfd, 0);
+	ASSERT_TRUE(mem != MAP_FAILED && priv != MAP_FAILED);
+	madvise(priv, len, MADV_NOHUGEPAGE);
+	fill(shared, PAGE, 1);
+	fill(shared + len / 2, PAGE, 2);
+	fill(mem + PAGE, PAGE, 3);		/* priv sees it through the file */
+	fill(priv + 9 * PAGE, PAGE, 4);		/* and has a page of its own */
+	for (i = 0; i < 3; i++)
+		fd[i] = ckpt_file(path[i]);
+
+	before = shmem_kb();
+	ASSERT_EQ(cpr(shared, len, fd[0], 0), 2);
+	ASSERT_EQ(cpr(mem, len, fd[1], 0), 1);
+	ASSERT_EQ(cpr(priv, len, fd[2], 0), 2);
+	grown = shmem_kb() - before;
+	diag("Shmem grew by %ld kB for three checkpoints of 64 MiB", grown);
+	/* Now read the memory, which allocates it, and compare. */
+	check_file(path[0], shared, len, shared);
+	check_file(path[1], mem, len, mem);
+	check_file(path[2], priv, len, priv);
+	if (grown > 1024)
+		FAIL("the checkpoints committed %ld kB of shared memory",
+		     grown);
+	for (i = 0; i < 3; i++) {
+		close(fd[i]);
+		unlink(path[i]);
+	}
+	munmap(shared, len);
+	munmap(mem, len);
+	munmap(priv, len);
+	close(mfd);
+}
+
+/* A page of shared memory that is in swap is read back from there. */
+TEST(shared_memory_in_swap)
+{
+	const size_t pages = 64, len = pages * PAGE;
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	unsigned char vec[64];
+	char path[32];
+	int fd, out = 0;
+	bool on;
+	size_t i;
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	on = swap_on();
+	fill(p, len, 18);
+	ASSERT_OK(madvise(p, len, MADV_PAGEOUT));
+	ASSERT_OK(mincore(p, len, vec));
+	for (i = 0; i < pages; i++)
+		out += !(vec[i] & 1);
+	diag("%d of %zu pages out", out, pages);
+	if (out < 8)
+		SKIP("MADV_PAGEOUT left the pages in memory");
+	fd = ckpt_file(path);
+	ASSERT_EQ(cpr(p, len, fd, 0), (long)pages);
+	check_file(path, p, len, p);
+	close(fd);
+	unlink(path);
+	munmap(p, len);
+	swap_off(on);
+}
+
 /* The checkpoint file is mapped inside the very range it checkpoints. */
 TEST(file_mapped_in_the_range)
 {
@@ -959,6 +1058,80 @@ TEST(swap_out_and_back)
 	chain_drop(&c);
 	munmap(p, len);
 	swap_off(on);
+}
+
+/*
+ * hugetlb pages are read through GUP, which knows every size of them: a
+ * 1 GiB page is a PUD-level leaf, which no PMD walk may read as a table.
+ * Every increment records them, as no write to them is heard of.
+ */
+/* A number in a hugetlb pool's sysfs file, or -1. */
+static long pool_read(const char *pool, const char *file)
+{
+	char path[128];
+	long n = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", pool, file);
+	f = fopen(path, "r");
+	if (f && fscanf(f, "%ld", &n) != 1)
+		n = -1;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+static void hugetlb_pages(size_t hsize, long nr_pages, int size_flag,
+			  const char *pool)
+{
+	const size_t len = nr_pages * hsize;
+	long old = pool_read(pool, "nr_hugepages");
+	long lack = nr_pages - pool_read(pool, "free_hugepages");
+	char nr[128], val[32];
+	struct chain c = { };
+	long n;
+	char *p;
+
+	if (old < 0)
+		SKIP("no %s", pool);
+	snprintf(nr, sizeof(nr), "%s/nr_hugepages", pool);
+	snprintf(val, sizeof(val), "%ld", old + lack);
+	if (lack > 0 && !write_file(nr, val))
+		SKIP("cannot grow %s", nr);
+	snprintf(val, sizeof(val), "%ld", old);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE |
+		 MAP_ANONYMOUS | MAP_HUGETLB | size_flag, -1, 0);
+	if (p == MAP_FAILED) {
+		write_file(nr, val);
+		SKIP("no %ld free %zu MiB pages: %s", nr_pages, hsize >> 20,
+		     strerror(errno));
+	}
+	/* The first page's start, middle and end; any second one untouched. */
+	fill(p, 8 * PAGE, 1);
+	fill(p + hsize / 2, PAGE, 2);
+	fill(p + hsize - PAGE, PAGE, 3);
+	n = ckpt(&c, p, len, CP_INCREMENTAL);
+	ASSERT_EQ(n, 10);
+	check_file(c.path[0], p, len, p);
+	p[hsize / 2 + 1] ^= 1;
+	p[5 * PAGE] = 0;
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+	munmap(p, len);
+	write_file(nr, val);
+}
+
+TEST(hugetlb_2mib_pages)
+{
+	hugetlb_pages(2UL << 20, 2, 21 << MAP_HUGE_SHIFT,
+		      "/sys/kernel/mm/hugepages/hugepages-2048kB");
+}
+
+TEST(hugetlb_1gib_pages)
+{
+	hugetlb_pages(1UL << 30, 1, 30 << MAP_HUGE_SHIFT,
+		      "/sys/kernel/mm/hugepages/hugepages-1048576kB");
 }
 
 /* Writes by another process, and through /proc/PID/mem. */
