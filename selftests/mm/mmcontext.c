@@ -604,6 +604,50 @@ static bool read_kills(const volatile char *p)
 }
 
 /*
+ * A truncate takes the private copies of the file's pages out of every
+ * MAP_PRIVATE mapping of it, and not under the mmap lock: the snapshot is
+ * stale, and the rollback fails before it changes anything.  A punched
+ * hole leaves the private copies, and the rollback puts back what was
+ * saved.  Only a new snapshot is good again.
+ */
+TEST(truncate_of_a_private_file_mapping_is_estale)
+{
+	const size_t len = 8 * PAGE;
+	int fd = memfd_create("mmcontext", 0);
+	char *file = malloc(len), *p, *saved;
+
+	ASSERT_OK(fd);
+	fill(file, len, 47);
+	ASSERT_EQ(write(fd, file, len), (long)len);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	fill(p + 2 * PAGE, 4 * PAGE, 48);	/* private copies of 2..5 */
+	saved = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+
+	ASSERT_OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			    2 * PAGE, 2 * PAGE));
+	p[3 * PAGE] = 'w';
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, saved, len, "memory after a punched hole");
+
+	ASSERT_OK(ftruncate(fd, PAGE));
+	ASSERT_MMC_ERR(MMCONTEXT_ROLLBACK, ESTALE);
+	ASSERT_TRUE(read_kills(p + 2 * PAGE));
+	ASSERT_MMC(MMCONTEXT_DROP);
+
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	p[0] = 'x';
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	ASSERT_EQ(p[0], saved[0]);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	munmap(p, len);
+	close(fd);
+	free(file);
+	free(saved);
+}
+
+/*
  * Pages the userfaultfd ioctls put into a covered mapping after the save
  * are changes like any other: COPY, ZEROPAGE, POISON and MOVE.
  */
