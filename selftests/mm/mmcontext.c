@@ -1238,6 +1238,139 @@ static long vmstat(const char *name)
 	return ret;
 }
 
+/* PFNs [start, end) of a node's ZONE_MOVABLE. */
+struct pfn_range {
+	unsigned long start, end;
+};
+
+/* The populated ZONE_MOVABLE of each node, from /proc/zoneinfo. */
+static int movable_ranges(struct pfn_range *r, int max)
+{
+	FILE *f = fopen("/proc/zoneinfo", "r");
+	unsigned long spanned = 0, v;
+	char line[256], zone[32];
+	bool movable = false;
+	int node, n = 0;
+
+	ASSERT_TRUE(f != NULL);
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "Node %d, zone %31s", &node, zone) == 2) {
+			movable = !strcmp(zone, "Movable");
+			spanned = 0;
+		} else if (!movable) {
+			continue;
+		} else if (sscanf(line, " spanned %lu", &v) == 1) {
+			spanned = v;
+		} else if (sscanf(line, " start_pfn: %lu", &v) == 1 &&
+			   spanned && n < max) {
+			r[n].start = v;
+			r[n++].end = v + spanned;
+		}
+	}
+	fclose(f);
+	return n;
+}
+
+/* How many of the pages at @p are in one of the ranges. */
+static long pages_in(const char *p, size_t pages, const struct pfn_range *r,
+		     int nr)
+{
+	long in = 0;
+	size_t i;
+	int j;
+
+	for (i = 0; i < pages; i++) {
+		uint64_t e = pagemap(p + i * PAGE);
+		unsigned long pfn = e & ((1ULL << 55) - 1);
+
+		ASSERT_TRUE(e >> 63);		/* present */
+		ASSERT_NE(pfn, 0);		/* and we may see PFNs */
+		for (j = 0; j < nr; j++)
+			in += pfn >= r[j].start && pfn < r[j].end;
+	}
+	return in;
+}
+
+/*
+ * The snapshot's references keep its pages from migrating, as a
+ * long-term pin does, so like a pin the save first moves them out of
+ * ZONE_MOVABLE, which memory offlining must be able to empty.  Needs a
+ * guest booted with movablecore=.
+ */
+TEST(saved_pages_leave_zone_movable)
+{
+	const size_t pages = 256, len = pages * PAGE;
+	struct pfn_range r[8];
+	int nr = movable_ranges(r, 8);
+	char *p, *before;
+	long in;
+
+	if (!nr)
+		SKIP("no ZONE_MOVABLE: boot with movablecore=");
+	p = map_anon(len);
+	fill(p, len, 51);
+	before = dup_mem(p, len);
+	in = pages_in(p, pages, r, nr);
+	diag("%ld of %zu pages in ZONE_MOVABLE before the save", in, pages);
+	if (in < (long)pages / 2)
+		SKIP("the pages did not come from ZONE_MOVABLE");
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	in = pages_in(p, pages, r, nr);
+	diag("%ld after it", in);
+	ASSERT_EQ(in, 0);
+	expect_same(p, before, len, "memory moved by the save");
+	fill(p, len, 52);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, before, len, "memory after the rollback");
+	ASSERT_EQ(pages_in(p, pages, r, nr), 0);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	munmap(p, len);
+	free(before);
+}
+
+/* A "Key:  N kB" line of /proc/self/status, or -1 if it has none. */
+static long status_kb(const char *key)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[128];
+	long kb = -1;
+	size_t n = strlen(key);
+
+	ASSERT_TRUE(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && sscanf(line + n, "%ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
+/*
+ * The pages a snapshot holds are in VmSnap, whether still mapped or
+ * replaced by copies, which takes them out of VmRSS.
+ */
+TEST(status_shows_what_the_snapshot_holds)
+{
+	const size_t len = 256 * PAGE;
+	char *p = map_anon(len);
+	long snap, rss;
+
+	fill(p, len, 49);
+	ASSERT_EQ(status_kb("VmSnap:"), 0);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	snap = status_kb("VmSnap:");
+	rss = status_kb("VmRSS:");
+	diag("VmSnap %ld kB, VmRSS %ld kB after the save", snap, rss);
+	ASSERT_GE(snap, (long)(len >> 10));
+	ASSERT_LE(snap, rss);
+	fill(p, len, 50);		/* 256 copies; the originals still held */
+	ASSERT_EQ(status_kb("VmSnap:"), snap);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	ASSERT_EQ(status_kb("VmSnap:"), snap);
+	ASSERT_MMC(MMCONTEXT_DROP);
+	ASSERT_EQ(status_kb("VmSnap:"), 0);
+	munmap(p, len);
+}
+
 /* A leak-test child: dense pages and sparse ones, saved, then dirtied. */
 static int leave_snapshot(void)
 {
