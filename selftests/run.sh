@@ -112,6 +112,26 @@ host_kernel_vma_test() {
 	[ $rc -eq 0 ] && echo "ok - $name" || echo "not ok - $name"
 }
 
+# ZONE_MOVABLE must stay free to empty, so a snapshot moves its pages out
+# of it: mmcontext's tests again, in a guest that has one.
+guest_movable() {
+	local rc
+	"$VMTEST" -t "$SUITE_TIMEOUT" -a movablecore=256M -- sh -c '
+		kreport boot || echo "not ok - boot # the kernel reported a bug"
+		awk "/zone *Movable/ { m = 1; next } /^Node/ { m = 0 }
+		     m && \$1 == \"present\" && \$2 > 0 { f = 1 }
+		     END { exit !f }" /proc/zoneinfo ||
+			echo "not ok - movable_guest_has_zone_movable"
+		/usr/lib/ctxkit/selftests/mm/mmcontext >/tmp/movable 2>&1
+		trc=$?
+		sed "s/^\(\(not \)\?ok [0-9]* - \)/\1movable:/" /tmp/movable
+		[ $trc -eq 0 ] || grep -q "^not ok" /tmp/movable ||
+			echo "not ok - movable # mmcontext exited with status $trc"
+		kreport movable || echo "not ok - movable # the kernel reported a bug"'
+	rc=$?
+	[ $rc -le 1 ] || echo "not ok - movable guest # vmtest exited with status $rc"
+}
+
 # The kernel boots and powers off without reporting anything.
 guest_boot() {
 	local rc
@@ -151,6 +171,7 @@ mkdir -p "$OUT/tmp"
 		fi
 	else
 		guest_suite
+		guest_movable
 		host_carried_exit_status
 		host_stock_kernel_mode
 		# on the host, so the same for both kernels: run it once

@@ -26,6 +26,7 @@ guest (default: sh -c true).  The serial console goes to stdout.
   -m MEM      guest memory, QEMU syntax (default ${MEM:-2G})
   -t SECS     give up after SECS seconds (default ${TIMEOUT:-300})
   -k BZIMAGE  kernel (default \$OUT/kbuild/arch/x86/boot/bzImage)
+  -a ARGS     append ARGS to the kernel command line (movablecore=256M, say)
   -i CPIO     initramfs (default \$OUT/initramfs.cpio)
   -h          this help
 
@@ -44,8 +45,9 @@ INITRD=$OUT/initramfs.cpio
 GEN_INIT_CPIO=$OUT/kbuild/usr/gen_init_cpio
 INTERACTIVE=0
 DIRS=()
+APPEND=
 
-while getopts "d:sc:m:t:k:i:h" opt; do
+while getopts "d:sc:m:t:k:i:a:h" opt; do
 	case $opt in
 	d) [ -d "$OPTARG" ] || die "-d $OPTARG: not a directory"
 	   DIRS+=("$(cd "$OPTARG" && pwd -P)") ;;
@@ -55,6 +57,7 @@ while getopts "d:sc:m:t:k:i:h" opt; do
 	t) TIMEOUT=$OPTARG ;;
 	k) KERNEL=$OPTARG ;;
 	i) INITRD=$OPTARG ;;
+	a) APPEND+=" $OPTARG" ;;
 	h) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -137,7 +140,7 @@ fi
 # stall detectors wait their longest (120 s, 300 s) before they report.
 cmdline="console=ttyS0 quiet panic=-1 oops=panic panic_on_warn=1 loglevel=4"
 cmdline+=" numa=fake=2 watchdog_thresh=60 rcupdate.rcu_cpu_stall_timeout=300"
-cmdline+=" pci=noacpi"
+cmdline+=" pci=noacpi$APPEND"
 [ "${CTXKIT_DEBUG:-0}" = 1 ] && cmdline+=" ctxkit.debug=1"
 qemu=(qemu-system-x86_64 -nodefaults -no-reboot -display none
       "${accel[@]}" -smp "$CPUS" -m "$MEM"

@@ -22,6 +22,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/cp_range.h>
+#include <linux/io_uring.h>
 #include <linux/mmcontext.h>
 
 #include "mm_util.h"
@@ -1132,6 +1133,128 @@ TEST(hugetlb_1gib_pages)
 {
 	hugetlb_pages(1UL << 30, 1, 30 << MAP_HUGE_SHIFT,
 		      "/sys/kernel/mm/hugepages/hugepages-1048576kB");
+}
+
+/* An io_uring with one fixed buffer, driven by hand: no liburing. */
+struct uring {
+	int fd;
+	unsigned int *sq_tail, *sq_mask, *sq_array;
+	unsigned int *cq_head, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static void *ring_map(int fd, size_t len, off_t off)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, fd, off);
+
+	if (p == MAP_FAILED)
+		FAIL("mmap io_uring at %#lx: %s", (long)off, strerror(errno));
+	return p;
+}
+
+/* Register [buf, buf + len) as fixed buffer 0: pinned for good. */
+static void uring_init(struct uring *u, void *buf, size_t len)
+{
+	struct io_uring_params pr = { };
+	struct iovec iov = { buf, len };
+	char *sq, *cq;
+
+	u->fd = syscall(__NR_io_uring_setup, 4, &pr);
+	if (u->fd < 0)
+		SKIP("io_uring_setup: %s", strerror(errno));
+	sq = ring_map(u->fd, pr.sq_off.array + pr.sq_entries * 4,
+		      IORING_OFF_SQ_RING);
+	cq = ring_map(u->fd, pr.cq_off.cqes + pr.cq_entries *
+		      sizeof(struct io_uring_cqe), IORING_OFF_CQ_RING);
+	u->sqes = ring_map(u->fd, pr.sq_entries * sizeof(struct io_uring_sqe),
+			   IORING_OFF_SQES);
+	u->sq_tail = (unsigned int *)(sq + pr.sq_off.tail);
+	u->sq_mask = (unsigned int *)(sq + pr.sq_off.ring_mask);
+	u->sq_array = (unsigned int *)(sq + pr.sq_off.array);
+	u->cq_head = (unsigned int *)(cq + pr.cq_off.head);
+	u->cq_mask = (unsigned int *)(cq + pr.cq_off.ring_mask);
+	u->cqes = (struct io_uring_cqe *)(cq + pr.cq_off.cqes);
+	if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_BUFFERS,
+		    &iov, 1))
+		SKIP("IORING_REGISTER_BUFFERS: %s", strerror(errno));
+}
+
+/* Read @len bytes of @fd into the fixed buffer at @dst: no page fault. */
+static void uring_read_fixed(struct uring *u, int fd, void *dst, size_t len)
+{
+	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask, head;
+	struct io_uring_sqe *sqe = &u->sqes[idx];
+	int res;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_READ_FIXED;
+	sqe->fd = fd;
+	sqe->addr = (uintptr_t)dst;
+	sqe->len = len;
+	u->sq_array[idx] = idx;
+	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, u->fd, 1, 1, IORING_ENTER_GETEVENTS,
+		    NULL, 0) != 1)
+		FAIL("io_uring_enter: %s", strerror(errno));
+	head = __atomic_load_n(u->cq_head, __ATOMIC_ACQUIRE);
+	res = u->cqes[head & *u->cq_mask].res;
+	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	if (res != (int)len)
+		FAIL("IORING_OP_READ_FIXED = %d, expected %zu", res, len);
+}
+
+/*
+ * A page pinned for DMA can change with no fault: here io_uring reads a
+ * file into its fixed buffer.  Every increment records every pinned
+ * page, in 4 KiB pages and in a THP.
+ */
+static void pinned_pages_in_every_increment(bool thp)
+{
+	char *raw = NULL, *p;
+	const size_t len = thp ? HPAGE : 16 * PAGE;
+	const long pages = len / PAGE;
+	struct chain c = { };
+	struct uring u;
+	int fd;
+	long kb;
+
+	if (thp) {
+		raw = mmap(NULL, 2 * HPAGE, PROT_READ | PROT_WRITE,
+			   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		ASSERT_TRUE(raw != MAP_FAILED);
+		p = (char *)(((uintptr_t)raw + HPAGE - 1) & ~(HPAGE - 1));
+		ASSERT_OK(madvise(p, HPAGE, MADV_HUGEPAGE));
+		kb = anon_huge_kb();
+		fill(p, len, 60);
+		if (anon_huge_kb() - kb < (long)(HPAGE >> 10))
+			SKIP("no THP for the test's huge page");
+	} else {
+		p = map_anon(len);
+		fill(p, len, 60);
+	}
+	uring_init(&u, p, len);
+	fd = data_file(1, 61);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), pages);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), pages);
+	uring_read_fixed(&u, fd, p + 3 * PAGE, PAGE);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), pages);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+	close(fd);
+	close(u.fd);		/* unpins, once the ring is gone */
+	munmap(thp ? raw : p, thp ? 2 * HPAGE : len);
+}
+
+TEST(pinned_pages_in_every_increment_4k)
+{
+	pinned_pages_in_every_increment(false);
+}
+
+TEST(pinned_pages_in_every_increment_thp)
+{
+	pinned_pages_in_every_increment(true);
 }
 
 /* Writes by another process, and through /proc/PID/mem. */
