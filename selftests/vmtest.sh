@@ -31,6 +31,8 @@ guest (default: sh -c true).  The serial console goes to stdout.
   -h          this help
 
 Environment: CTXKIT_ACCEL=kvm|tcg overrides the accelerator probe;
+CTXKIT_ICOUNT=OPTS runs TCG with -icount OPTS (shift=0,sleep=off: guest time
+counts guest instructions, for benchmark ratios that repeat);
 CTXKIT_DEBUG=1 (set by make DEBUG=1) tells the guest it runs the debug
 kernel.
 Example: ${0##*/} -d \$PWD/bin -- \$PWD/bin/prog --flag
@@ -131,7 +133,8 @@ else
 	# seen executing a stale int3 after ftrace had finished patching
 	# handle_mm_fault for fentry (an "Oops: int3" panic), which the
 	# kernel's sync-core protocol rules out on real hardware.
-	accel=(-accel tcg,thread=single -cpu max)
+	accel=(-accel tcg,thread=single -cpu max
+	       ${CTXKIT_ICOUNT:+-icount "$CTXKIT_ICOUNT"})
 fi
 
 # A WARN is a bug: panic on it, as on an oops.  Two fake NUMA nodes, so
