@@ -1243,7 +1243,8 @@ static void pinned_pages_in_every_increment(bool thp)
 	check_chain(&c, p, len);
 	chain_drop(&c);
 	close(fd);
-	close(u.fd);		/* unpins, once the ring is gone */
+	/* The ring's mappings keep it, and its pins, until the test exits. */
+	close(u.fd);
 	munmap(thp ? raw : p, thp ? 2 * HPAGE : len);
 }
 
