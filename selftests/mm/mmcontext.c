@@ -20,6 +20,7 @@
 #include <sys/ioctl.h>
 #include <sys/uio.h>
 #include <linux/io_uring.h>
+#include <linux/mempolicy.h>
 #include <linux/mmcontext.h>
 #include <linux/userfaultfd.h>
 
@@ -1238,32 +1239,37 @@ static long vmstat(const char *name)
 	return ret;
 }
 
-/* PFNs [start, end) of a node's ZONE_MOVABLE. */
+/* PFNs [start, end) of a node's ZONE_MOVABLE, and its free pages. */
 struct pfn_range {
-	unsigned long start, end;
+	unsigned long start, end, free;
+	int node;
 };
 
 /* The populated ZONE_MOVABLE of each node, from /proc/zoneinfo. */
 static int movable_ranges(struct pfn_range *r, int max)
 {
 	FILE *f = fopen("/proc/zoneinfo", "r");
-	unsigned long spanned = 0, v;
+	unsigned long spanned = 0, free = 0, v;
 	char line[256], zone[32];
 	bool movable = false;
-	int node, n = 0;
+	int node = 0, n = 0;
 
 	ASSERT_TRUE(f != NULL);
 	while (fgets(line, sizeof(line), f)) {
 		if (sscanf(line, "Node %d, zone %31s", &node, zone) == 2) {
 			movable = !strcmp(zone, "Movable");
-			spanned = 0;
+			spanned = free = 0;
 		} else if (!movable) {
 			continue;
+		} else if (sscanf(line, " pages free %lu", &v) == 1) {
+			free = v;
 		} else if (sscanf(line, " spanned %lu", &v) == 1) {
 			spanned = v;
 		} else if (sscanf(line, " start_pfn: %lu", &v) == 1 &&
 			   spanned && n < max) {
 			r[n].start = v;
+			r[n].free = free;
+			r[n].node = node;
 			r[n++].end = v + spanned;
 		}
 	}
@@ -1301,14 +1307,22 @@ TEST(saved_pages_leave_zone_movable)
 {
 	const size_t pages = 256, len = pages * PAGE;
 	struct pfn_range r[8];
-	int nr = movable_ranges(r, 8);
+	int nr = movable_ranges(r, 8), i, best = 0;
+	unsigned long nodes;
 	char *p, *before;
 	long in;
 
 	if (!nr)
 		SKIP("no ZONE_MOVABLE: boot with movablecore=");
+	/* Fault the pages in on the node whose ZONE_MOVABLE has most room. */
+	for (i = 1; i < nr; i++)
+		if (r[i].free > r[best].free)
+			best = i;
+	nodes = 1UL << r[best].node;
+	ASSERT_OK(syscall(__NR_set_mempolicy, MPOL_BIND, &nodes, 64));
 	p = map_anon(len);
 	fill(p, len, 51);
+	ASSERT_OK(syscall(__NR_set_mempolicy, MPOL_DEFAULT, NULL, 0));
 	before = dup_mem(p, len);
 	in = pages_in(p, pages, r, nr);
 	diag("%ld of %zu pages in ZONE_MOVABLE before the save", in, pages);
