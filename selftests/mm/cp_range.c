@@ -243,21 +243,6 @@ TEST(thp_pages)
 	unlink(path);
 }
 
-/* Shmem in /proc/meminfo, in kB: what shared memory holds, system-wide. */
-static long shmem_kb(void)
-{
-	FILE *f = fopen("/proc/meminfo", "r");
-	char line[128];
-	long kb = -1;
-
-	ASSERT_TRUE(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (sscanf(line, "Shmem: %ld kB", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /*
  * A hole in shared memory reads as zero, and a checkpoint leaves it a
  * hole: reading it through a fault would allocate it, and commit all of
@@ -288,11 +273,12 @@ TEST(sparse_shared_memory_stays_sparse)
 	for (i = 0; i < 3; i++)
 		fd[i] = ckpt_file(path[i]);
 
-	before = shmem_kb();
+	before = proc_kb("/proc/meminfo", "Shmem:");
+	ASSERT_GE(before, 0);
 	ASSERT_EQ(cpr(shared, len, fd[0], 0), 2);
 	ASSERT_EQ(cpr(mem, len, fd[1], 0), 1);
 	ASSERT_EQ(cpr(priv, len, fd[2], 0), 2);
-	grown = shmem_kb() - before;
+	grown = proc_kb("/proc/meminfo", "Shmem:") - before;
 	diag("Shmem grew by %ld kB for three checkpoints of 64 MiB", grown);
 	/* Now read the memory, which allocates it, and compare. */
 	check_file(path[0], shared, len, shared);
@@ -1066,28 +1052,12 @@ TEST(swap_out_and_back)
  * 1 GiB page is a PUD-level leaf, which no PMD walk may read as a table.
  * Every increment records them, as no write to them is heard of.
  */
-/* A number in a hugetlb pool's sysfs file, or -1. */
-static long pool_read(const char *pool, const char *file)
-{
-	char path[128];
-	long n = -1;
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", pool, file);
-	f = fopen(path, "r");
-	if (f && fscanf(f, "%ld", &n) != 1)
-		n = -1;
-	if (f)
-		fclose(f);
-	return n;
-}
-
 static void hugetlb_pages(size_t hsize, long nr_pages, int size_flag,
 			  const char *pool)
 {
 	const size_t len = nr_pages * hsize;
-	long old = pool_read(pool, "nr_hugepages");
-	long lack = nr_pages - pool_read(pool, "free_hugepages");
+	long old = cg_read(pool, "nr_hugepages", NULL);
+	long lack = nr_pages - cg_read(pool, "free_hugepages", NULL);
 	char nr[128], val[32];
 	struct chain c = { };
 	long n;

@@ -77,6 +77,23 @@ static inline long cg_read(const char *cg, const char *file, const char *key)
 	return ret;
 }
 
+/* The N of a "Key: N kB" line of a /proc file, or -1 if it has none. */
+static inline long proc_kb(const char *path, const char *key)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = strlen(key);
+	char line[128];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, key, n) && sscanf(line + n, "%ld", &kb) == 1)
+			break;
+	fclose(f);
+	return kb;
+}
+
 /* A fresh memory cgroup CG_ROOT/@name-PID, its path in @cg; or skip. */
 static inline void cg_make(char *cg, size_t len, const char *name)
 {

@@ -1342,22 +1342,6 @@ TEST(saved_pages_leave_zone_movable)
 	free(before);
 }
 
-/* A "Key:  N kB" line of /proc/self/status, or -1 if it has none. */
-static long status_kb(const char *key)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[128];
-	long kb = -1;
-	size_t n = strlen(key);
-
-	ASSERT_TRUE(f != NULL);
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, key, n) && sscanf(line + n, "%ld", &kb) == 1)
-			break;
-	fclose(f);
-	return kb;
-}
-
 /*
  * The pages a snapshot holds are in VmSnap, whether still mapped or
  * replaced by copies, which takes them out of VmRSS.
@@ -1369,19 +1353,19 @@ TEST(status_shows_what_the_snapshot_holds)
 	long snap, rss;
 
 	fill(p, len, 49);
-	ASSERT_EQ(status_kb("VmSnap:"), 0);
+	ASSERT_EQ(proc_kb("/proc/self/status", "VmSnap:"), 0);
 	ASSERT_MMC(MMCONTEXT_SAVE);
-	snap = status_kb("VmSnap:");
-	rss = status_kb("VmRSS:");
+	snap = proc_kb("/proc/self/status", "VmSnap:");
+	rss = proc_kb("/proc/self/status", "VmRSS:");
 	diag("VmSnap %ld kB, VmRSS %ld kB after the save", snap, rss);
 	ASSERT_GE(snap, (long)(len >> 10));
 	ASSERT_LE(snap, rss);
 	fill(p, len, 50);		/* 256 copies; the originals still held */
-	ASSERT_EQ(status_kb("VmSnap:"), snap);
+	ASSERT_EQ(proc_kb("/proc/self/status", "VmSnap:"), snap);
 	ASSERT_MMC(MMCONTEXT_ROLLBACK);
-	ASSERT_EQ(status_kb("VmSnap:"), snap);
+	ASSERT_EQ(proc_kb("/proc/self/status", "VmSnap:"), snap);
 	ASSERT_MMC(MMCONTEXT_DROP);
-	ASSERT_EQ(status_kb("VmSnap:"), 0);
+	ASSERT_EQ(proc_kb("/proc/self/status", "VmSnap:"), 0);
 	munmap(p, len);
 }
 
