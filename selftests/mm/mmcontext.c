@@ -290,6 +290,89 @@ TEST(thp_populated_after_save_is_emptied)
 	ASSERT_EQ(p[0], 1);
 }
 
+/*
+ * A write splits the PMD of a saved huge page.  Once the rollback has put
+ * all of the folio back, it must map it with a PMD again; where it keeps a
+ * copy (a page written two periods in a row), once it gives the copy up.
+ */
+TEST(saved_thp_mapped_huge_again)
+{
+	size_t len = 2 * HPAGE;
+	char *p = map_thp(len), *before;
+	int i;
+
+	fill(p, len, 14);
+	if (anon_huge_kb(p) < 4096)
+		SKIP("no THP here (AnonHugePages %ld kB)", anon_huge_kb(p));
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	p[100] = 1;
+	p[HPAGE + 7 * PAGE] = 2;
+	ASSERT_EQ(anon_huge_kb(p), 0);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, before, len, "THP mapping");
+	ASSERT_EQ(anon_huge_kb(p), 4096);
+
+	for (i = 0; i < 3; i++) {	/* hot: its copy is kept */
+		p[HPAGE + 7 * PAGE] = 3 + i;
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+		expect_same(p, before, len, "THP mapping, hot page");
+	}
+	ASSERT_EQ(anon_huge_kb(p), 2048);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);	/* not written: copy given up */
+	expect_same(p, before, len, "THP mapping, copy given up");
+	ASSERT_EQ(anon_huge_kb(p), 4096);
+
+	/*
+	 * Dropped, the PMD holds the folio's only reference, so a write
+	 * reuses it in place: with one reference too many it would split.
+	 */
+	ASSERT_MMC(MMCONTEXT_DROP);
+	p[0] = 5;
+	p[HPAGE] = 6;
+	ASSERT_EQ(anon_huge_kb(p), 4096);
+}
+
+/* A leak-test child: its saved huge pages remapped, then it exits. */
+static int leave_remapped_thp(void)
+{
+	size_t len = 2 * HPAGE;
+	char *p = map_thp(len);
+
+	fill(p, len, 15);
+	if (anon_huge_kb(p) < 4096)
+		return 23;
+	if (mmc(MMCONTEXT_SAVE))
+		return 20;
+	p[0] = 1;
+	p[HPAGE] = 1;
+	if (mmc(MMCONTEXT_ROLLBACK))
+		return 21;
+	p[PAGE] = 2;
+	return mmc(MMCONTEXT_ROLLBACK) ? 22 : 0;
+}
+
+TEST(remapped_thp_freed_at_exit)
+{
+	const int n = 16;
+	long charged;
+	char cg[64];
+	char *p = map_thp(HPAGE);
+
+	fill(p, HPAGE, 16);
+	if (anon_huge_kb(p) < 2048)
+		SKIP("no THP here (AnonHugePages %ld kB)", anon_huge_kb(p));
+	ASSERT_MMC_ERR(77, EINVAL);	/* skips without mmcontext */
+	cg_make(cg, sizeof(cg), "mmcontext-thp");
+	cg_children(n, cg, leave_remapped_thp, false);
+	charged = cg_read(cg, "memory.current", NULL);
+	ASSERT_OK(rmdir(cg));
+	diag("children's memcg %ld bytes; a leak would hold >= %d huge pages",
+	     charged, n);
+	/* As in expect_no_leak(): per-CPU charge caches, a page of slab. */
+	ASSERT_LE(charged, (2 * 64 + 16) * (long)PAGE);
+}
+
 /* ---- first touch, brk, layout ---------------------------------------- */
 
 TEST(first_touch_after_save_is_empty_again)
