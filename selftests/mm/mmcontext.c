@@ -11,6 +11,7 @@
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <time.h>
 #include <sys/mman.h>
@@ -1303,6 +1304,180 @@ TEST(rollback_races_another_threads_faults)
 	}
 	stop = 1;
 	ASSERT_EQ(pthread_join(tid, NULL), 0);
+}
+
+/*
+ * A thread on a CPU of its own, on memory no rollback touches: its stack
+ * and this control block are MAP_SHARED.  Each round asked for, it writes
+ * a byte into each of @pages pages at @p.
+ */
+struct on_cpu {
+	volatile int running;
+	volatile int asked;	/* rounds asked for */
+	volatile int done;	/* rounds done */
+	volatile int stop;
+	char *p;
+	int pages;
+	int cpu;
+	pthread_t tid;
+};
+
+static void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ASSERT_OK(sched_setaffinity(0, sizeof(set), &set));
+}
+
+static void *on_cpu_main(void *arg)
+{
+	struct on_cpu *w = arg;
+	int i;
+
+	pin_cpu(w->cpu);
+	w->running = 1;
+	while (!w->stop) {
+		int round = w->asked;
+
+		if (round == w->done)
+			continue;
+		for (i = 0; i < w->pages; i++)
+			w->p[i * PAGE] = (char)round;
+		__atomic_store_n(&w->done, round, __ATOMIC_RELEASE);
+	}
+	return NULL;
+}
+
+static struct on_cpu *start_on_cpu(int cpu, char *p, int pages)
+{
+	size_t stack_len = 256 * 1024;
+	struct on_cpu *w = mmap(NULL, sizeof(*w) + stack_len,
+				PROT_READ | PROT_WRITE,
+				MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pthread_attr_t attr;
+
+	if (sysconf(_SC_NPROCESSORS_ONLN) <= cpu)
+		SKIP("needs CPU %d", cpu);
+	ASSERT_TRUE(w != MAP_FAILED);
+	w->cpu = cpu;
+	w->p = p;
+	w->pages = pages;
+	ASSERT_EQ(pthread_attr_init(&attr), 0);
+	ASSERT_EQ(pthread_attr_setstack(&attr, (char *)w + PAGE,
+					stack_len - PAGE), 0);
+	ASSERT_EQ(pthread_create(&w->tid, &attr, on_cpu_main, w), 0);
+	while (!w->running)
+		;
+	return w;
+}
+
+static void on_cpu_round(struct on_cpu *w, int round)
+{
+	w->asked = round;
+	while (__atomic_load_n(&w->done, __ATOMIC_ACQUIRE) != round)
+		;
+}
+
+static void stop_on_cpu(struct on_cpu *w)
+{
+	w->stop = 1;
+	ASSERT_EQ(pthread_join(w->tid, NULL), 0);
+}
+
+/* The TLB shootdowns all CPUs took so far, from /proc/interrupts (x86). */
+static long tlb_shootdowns(void)
+{
+	char line[4096], *s, *end;
+	FILE *f = fopen("/proc/interrupts", "r");
+	long sum = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f)) {
+		for (s = line; *s == ' '; s++)
+			;
+		if (strncmp(s, "TLB:", 4))
+			continue;
+		for (s += 4, sum = 0;; s = end) {
+			long v = strtol(s, &end, 10);
+
+			if (end == s)
+				break;
+			sum += v;
+		}
+		break;
+	}
+	fclose(f);
+	return sum;
+}
+
+/*
+ * While another thread runs on another CPU, each TLB flush of the process
+ * interrupts that CPU.  A rollback must flush once per page table it
+ * restores, not once per page.
+ */
+TEST(rollback_flushes_the_tlb_once_per_table)
+{
+	const size_t pages = 512, len = pages * PAGE;
+	char *p = map_anon(len), *before;
+	struct on_cpu *w;
+	long t0, t1;
+
+	if (tlb_shootdowns() < 0)
+		SKIP("no TLB shootdown count in /proc/interrupts");
+	pin_cpu(0);
+	w = start_on_cpu(1, NULL, 0);	/* only runs */
+	fill(p, len, 41);
+	before = dup_mem(p, len);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	fill(p, len, 42);
+	t0 = tlb_shootdowns();
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	t1 = tlb_shootdowns();
+	stop_on_cpu(w);
+	expect_same(p, before, len, "memory");
+	diag("%ld TLB shootdowns for a rollback of %zu pages", t1 - t0, pages);
+	/* 2 tables at most; the rest is slack for the kernel's own. */
+	ASSERT_LE(t1 - t0, 16);
+}
+
+#define PM_PFN(e)	((e) & ((1ULL << 55) - 1))
+
+/*
+ * A copy sits in the LRU batch of the CPU whose write fault made it, with
+ * a reference of its own, until that CPU drains its batch.  A rollback
+ * must still be able to keep a copy that another thread made on another
+ * CPU, or a threaded fuzzing loop copies its hot pages every round.
+ */
+TEST(copies_made_on_another_cpu_are_kept)
+{
+	enum { HOT = 4 };
+	char *p = map_anon(HOT * PAGE), *before;
+	uint64_t orig[HOT];
+	struct on_cpu *w;
+	int i, round;
+
+	pin_cpu(0);
+	fill(p, HOT * PAGE, 43);
+	before = dup_mem(p, HOT * PAGE);
+	w = start_on_cpu(1, p, HOT);	/* before the save keeps its stack */
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	for (i = 0; i < HOT; i++)
+		orig[i] = PM_PFN(pagemap(p + i * PAGE));
+	if (!orig[0])
+		SKIP("pagemap shows no PFNs (needs CAP_SYS_ADMIN)");
+	for (round = 1; round <= 4; round++) {
+		on_cpu_round(w, round);
+		ASSERT_MMC(MMCONTEXT_ROLLBACK);
+		expect_same(p, before, HOT * PAGE, "hot pages");
+	}
+	stop_on_cpu(w);
+	for (i = 0; i < HOT; i++)
+		if (PM_PFN(pagemap(p + i * PAGE)) == orig[i])
+			FAIL("page %d, written in 4 rounds in a row on CPU 1: "
+			     "its copy was not kept", i);
 }
 
 /* ---- lifetime: exit, exec, no leaks ------------------------------------ */
