@@ -15,6 +15,9 @@
  *    pages that were holes at save must be holes again, and the break
  *    must be back.  A rollback must fail with ESTALE exactly when the
  *    layout of covered memory changed, and then leave memory as it was.
+ *    Files mapped privately are truncated and punched too: a covered page
+ *    that was the file's own at save must then read as the file does, and
+ *    a shrink that took private copies away makes the snapshot stale.
  *    Every other error must be one the man page lists for that op.
  *  - cp_range: right after each checkpoint of a range, its contents are
  *    copied to shared memory; a fresh child with the arena unmapped
@@ -47,6 +50,7 @@
 #include <unistd.h>
 #include <dirent.h>
 #include <sys/eventfd.h>
+#include <sys/sysmacros.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -70,6 +74,10 @@
 #ifndef MREMAP_DONTUNMAP
 #define MREMAP_DONTUNMAP 4
 #endif
+#define PM_PRESENT	(1ULL << 63)	/* /proc/PID/pagemap */
+#define PM_SWAP		(1ULL << 62)
+#define PM_FILE		(1ULL << 61)	/* a file page, or shared anon */
+
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_READ 22
 #define MADV_POPULATE_WRITE 23
@@ -269,6 +277,8 @@ static void arena_scan(struct pginfo *pi)
 	}
 }
 
+static struct pginfo pi_now[ARENA_PAGES];	/* transient */
+
 /* -r: the arena's lines of /proc/self/maps, around a rollback. */
 static void dump_maps(const char *when)
 {
@@ -326,6 +336,16 @@ static bool mem_read(void *dst, unsigned long off, size_t len)
 		done += n;
 	}
 	return true;
+}
+
+/* The pagemap entry of arena page @pg (flags only, without privilege). */
+static uint64_t pagemap(unsigned long pg)
+{
+	uint64_t e = 0;
+
+	if (pread(st->pagemap, &e, 8, (uintptr_t)pg_addr(pg) / PAGE * 8) != 8)
+		fail("read /proc/self/pagemap: %s", strerror(errno));
+	return e;
 }
 
 /*
@@ -556,7 +576,10 @@ static bool mremap_dst(unsigned long src, unsigned long sn,
 	return false;
 }
 
-/* A fixed mremap that failed may have unmapped its destination first. */
+/*
+ * A fixed mremap that failed may have unmapped its destination first, and
+ * one that shrinks the tail of its source.
+ */
 static void mremap_failed(unsigned long dst, unsigned long n)
 {
 	static struct pginfo pi[ARENA_PAGES];
@@ -615,6 +638,9 @@ static void op_mremap(struct fuzz_state *s)
 		note("= %s", errname(errno));
 		if (flags & MREMAP_FIXED)
 			mremap_failed(dst, nn);
+		/* A shrinking move unmaps the tail before it can fail. */
+		if (nn < n)
+			mremap_failed(pg + nn, n - nn);
 		return;
 	}
 	if (!flags) {
@@ -650,6 +676,86 @@ static void op_madvise(struct fuzz_state *s)
 	describe("madvise +%#lx %lup advice %d", pg * PAGE, n, adv);
 	r = SYS(madvise(pg_addr(pg), n * PAGE, adv));
 	note("= %s", r ? errname(errno) : "0");
+}
+
+/* The files op_truncate() may change, in the order of st->ino[]. */
+static int file_fd(int k)
+{
+	return k == 0 ? st->fd_priv : k == 1 ? st->fd_shared :
+	       k == 2 ? st->memfd_priv : st->memfd_shared;
+}
+
+/*
+ * The file pages [first, last] of file k read zero from now on.  Covered
+ * pages that were its own pages at save must read as the file does after
+ * a rollback.  A shrink also takes the private copies of those pages out
+ * of every private mapping that has an anon_vma (mmcontext_cows_zapped()),
+ * which makes a snapshot stale.  The fuzzer cannot see an anon_vma: an
+ * anonymous page in the range proves one, any private page of the range
+ * allows one.
+ */
+static void model_file_changed(int k, unsigned long first,
+			       unsigned long last, bool zaps_cows)
+{
+	unsigned long i;
+
+	if (!st->have_snap)
+		return;
+	for (i = 0; i < ARENA_PAGES; i++) {
+		const struct pginfo *p = &st->pg_save[i];
+
+		if (st->pg[i] & PG_FILEPG && p->ino == st->ino[k] &&
+		    p->pgoff >= first && p->pgoff <= last)
+			st->pg[i] |= PG_FILECHG;
+	}
+	if (!zaps_cows)
+		return;
+	arena_scan(pi_now);
+	for (i = 0; i < ARENA_PAGES; i++) {
+		const struct pginfo *p = &pi_now[i];
+		uint64_t e;
+
+		if (!p->mapped || p->shared || p->ino != st->ino[k] ||
+		    p->pgoff < first || p->pgoff > last)
+			continue;
+		e = pagemap(i);
+		if ((e & PM_PRESENT && !(e & PM_FILE)) || e & PM_SWAP) {
+			set_stale();
+			return;
+		}
+		if (!st->stale_maybe)
+			snprintf(st->maybe_why, sizeof(st->maybe_why),
+				 "op %u: %.120s", st->op, st->desc);
+		st->stale_maybe = true;
+	}
+}
+
+/* Shrink a file and grow it back, or punch a hole in it. */
+static void op_truncate(struct fuzz_state *s)
+{
+	static const char *const names[] = {
+		"priv", "shared", "memfd-priv", "memfd-shared",
+	};
+	int k = rnd(st, 4), fd = file_fd(k), r;
+	unsigned long pg = rnd(st, FILE_SIZE / PAGE), n;
+
+	if (one_in(st, 2)) {
+		n = rnd_len();
+		if (pg + n > FILE_SIZE / PAGE)
+			n = FILE_SIZE / PAGE - pg;
+		describe("fallocate %s punch %#lx %lup", names[k], pg * PAGE,
+			 n);
+		r = SYS(fallocate(fd, FALLOC_FL_PUNCH_HOLE |
+				  FALLOC_FL_KEEP_SIZE, pg * PAGE, n * PAGE));
+		if (r)
+			fail("fallocate: %s", strerror(errno));
+		model_file_changed(k, pg, pg + n - 1, false);
+		return;
+	}
+	describe("ftruncate %s %#lx, then back", names[k], pg * PAGE);
+	if (SYS(ftruncate(fd, pg * PAGE)) || SYS(ftruncate(fd, FILE_SIZE)))
+		fail("ftruncate: %s", strerror(errno));
+	model_file_changed(k, pg, FILE_SIZE / PAGE - 1, true);
 }
 
 /* Direct writes from the main thread; faults are caught and skipped. */
@@ -750,7 +856,6 @@ static void op_pvwritev(struct fuzz_state *s)
  * fork: the child has no snapshot (ENOENT), can take and use its own,
  * and exits with it, or execs, or is killed while it works.
  */
-static struct pginfo pi_now[ARENA_PAGES];	/* transient */
 
 static void fork_child(unsigned int what, unsigned long pick)
 {
@@ -1149,11 +1254,17 @@ static void snap_take(void)
 		if (j == i)
 			j++;
 	}
+	for (i = 0; i < ARENA_PAGES; i++)
+		if (st->pg[i] & PG_COVERED && st->pg_save[i].ino &&
+		    (pagemap(i) & (PM_PRESENT | PM_FILE)) ==
+		    (PM_PRESENT | PM_FILE))
+			st->pg[i] |= PG_FILEPG;
 	st->brk_saved = st->brk_cur;
 	memcpy(st->brk_copy, (void *)st->brk_base,
 	       st->brk_cur - st->brk_base);
 	st->have_snap = true;
 	st->stale = false;
+	st->stale_maybe = false;
 }
 
 /* Why a rollback now must fail with ESTALE, or NULL. */
@@ -1196,12 +1307,38 @@ static uint64_t arena_hash(void)
 	return h;
 }
 
-/* Covered pages [i, i + n) must hold what they held at save. */
+/* Where file k's page @pgoff is now: the expected contents instead. */
+static void file_now(unsigned long i, unsigned char *want)
+{
+	int k;
+
+	for (k = 0; k < 4 && st->ino[k] != st->pg_save[i].ino; k++)
+		;
+	if (k == 4 || pread(file_fd(k), want, PAGE,
+			    st->pg_save[i].pgoff * PAGE) != (ssize_t)PAGE)
+		fail("rollback: no file for covered +%#lx", i * PAGE);
+}
+
+/*
+ * Covered pages [i, i + n) must hold what they held at save, or, if
+ * they were the file's own pages and it changed, what the file holds.
+ */
 static void check_content(unsigned long i, unsigned long n)
 {
-	static unsigned char buf[16 * PAGE];
+	static unsigned char buf[16 * PAGE], now[16 * PAGE];
 	const unsigned char *want = st->saved + i * PAGE;
 	unsigned long k;
+
+	for (k = 0; k < n; k++)
+		if (st->pg[i + k] & PG_FILECHG)
+			break;
+	if (k < n) {
+		memcpy(now, want, n * PAGE);
+		for (k = 0; k < n; k++)
+			if (st->pg[i + k] & PG_FILECHG)
+				file_now(i + k, now + k * PAGE);
+		want = now;
+	}
 
 	if (!mem_read(buf, i * PAGE, n * PAGE))
 		fail("rollback: covered +%#lx unreadable: %s", i * PAGE,
@@ -1259,7 +1396,7 @@ static void mmc_rollback(unsigned int op, const char *name)
 {
 	char why[MSG_LEN / 2 + 32];
 	const char *stale = stale_reason(why, sizeof(why));
-	uint64_t before = stale ? arena_hash() : 0;
+	uint64_t before = stale || st->stale_maybe ? arena_hash() : 0;
 	long r;
 
 	arena_scan(st->pg_pre);	/* shared: it survives the rollback */
@@ -1272,10 +1409,15 @@ static void mmc_rollback(unsigned int op, const char *name)
 		note("= %s", errname(errno));
 		return;
 	}
-	if (r == -1 && errno == ESTALE && stale) {
+	if (r == -1 && errno == ESTALE && (stale || st->stale_maybe)) {
 		if (arena_hash() != before)
 			fail("mmcontext(%s) failed with ESTALE but changed "
 			     "memory", name);
+		if (!stale) {		/* and from now on, every time */
+			snprintf(st->stale_why, sizeof(st->stale_why),
+				 "%s", st->maybe_why);
+			st->stale = true;
+		}
 		return;
 	}
 	if (r == -1 && errno == ESTALE)
@@ -1286,6 +1428,7 @@ static void mmc_rollback(unsigned int op, const char *name)
 		     errname(errno));
 	if (stale)
 		fail("mmcontext(%s) = 0, expected ESTALE (%s)", name, stale);
+	st->stale_maybe = false;	/* no anon_vma then, nothing zapped */
 	snap_check();
 	if (op == MMCONTEXT_RESTORE)
 		st->have_snap = false;
@@ -1695,6 +1838,7 @@ static const struct fuzz_call calls[] = {
 	{ "mprotect",		op_mprotect,		5 },
 	{ "mremap",		op_mremap,		4 },
 	{ "madvise",		op_madvise,		7 },
+	{ "truncate",		op_truncate,		2 },
 	{ "write",		op_write,		14 },
 	{ "procmem",		op_procmem,		5 },
 	{ "pvwritev",		op_pvwritev,		2 },
@@ -1755,6 +1899,19 @@ static void shape_file(int fd)
 	}
 }
 
+static void file_inos(void)
+{
+	struct stat sb;
+	int k;
+
+	for (k = 0; k < 4; k++) {
+		if (fstat(file_fd(k), &sb))
+			fail("fstat: %s", strerror(errno));
+		st->ino[k] = sb.st_ino ^ ((uint64_t)major(sb.st_dev) << 48 |
+					  (uint64_t)minor(sb.st_dev) << 32);
+	}
+}
+
 static void seed_setup(void)
 {
 	struct sigaction sa = { .sa_sigaction = probe_handler,
@@ -1771,8 +1928,9 @@ static void seed_setup(void)
 	if (st->arena == MAP_FAILED)
 		fail("arena at %#lx: %s", ARENA_HINT, strerror(errno));
 	st->self_mem = open("/proc/self/mem", O_RDWR);
-	if (st->self_mem < 0)
-		fail("/proc/self/mem: %s", strerror(errno));
+	st->pagemap = open("/proc/self/pagemap", O_RDONLY);
+	if (st->self_mem < 0 || st->pagemap < 0)
+		fail("/proc/self/mem or pagemap: %s", strerror(errno));
 	st->fd_priv = open_file("priv", O_RDWR);
 	shape_file(st->fd_priv);
 	snprintf(path, sizeof(path), "%s/priv", st->dir);
@@ -1787,6 +1945,7 @@ static void seed_setup(void)
 		fail("memfd_create: %s", strerror(errno));
 	shape_file(st->memfd_priv);
 	shape_file(st->memfd_shared);
+	file_inos();
 	st->fd_secret = syscall(SYS_memfd_secret, O_CLOEXEC);
 	if (st->fd_secret >= 0 && ftruncate(st->fd_secret, 80 * PAGE)) {
 		close(st->fd_secret);

@@ -30,6 +30,8 @@ enum {
 	PG_EXP_MAPPED	= 1 << 2,	/* must be mapped after a rollback */
 	PG_EXP_UNMAPPED	= 1 << 3,	/* must be gone after a rollback */
 	PG_NOREAD	= 1 << 4,	/* covered, unreadable (past EOF) */
+	PG_FILEPG	= 1 << 5,	/* covered, the file's own page at save */
+	PG_FILECHG	= 1 << 6,	/* and the file changed under it since */
 };
 
 /* One arena page as /proc/self/maps shows it. */
@@ -73,9 +75,11 @@ struct fuzz_state {
 
 	char *arena;
 	int self_mem;			/* /proc/self/mem, O_RDWR */
+	int pagemap;			/* /proc/self/pagemap */
 	int fd_priv, fd_shared;		/* tmpfs files for file mappings */
 	int memfd_priv, memfd_shared;
 	int fd_secret;			/* memfd_secret(2), or -1 */
+	uint64_t ino[4];		/* of the four above, as pginfo has it */
 	int fd_ro, fd_null, pipe_rd, pipe_wr, fd_closed;
 	int uffd_wp;			/* WP_ASYNC userfaultfd, or -1 */
 	unsigned long brk_base, brk_cur;	/* brk moves in [base, +64p) */
@@ -83,7 +87,9 @@ struct fuzz_state {
 	/* mmcontext model */
 	bool have_snap;
 	bool stale;			/* a covered page was unmapped/moved */
+	bool stale_maybe;		/* ESTALE or not: a truncate, see there */
 	char stale_why[MSG_LEN / 2];	/* by which op */
+	char maybe_why[MSG_LEN / 2];
 	unsigned long brk_saved;
 	uint8_t pg[ARENA_PAGES];
 	struct pginfo pg_save[ARENA_PAGES];
