@@ -132,6 +132,48 @@ guest_movable() {
 	[ $rc -le 1 ] || echo "not ok - movable guest # vmtest exited with status $rc"
 }
 
+# DAX: persistent memory emulated on the guest's RAM (memmap=), with struct
+# pages: 256 MiB with an ext2 filesystem mounted -o dax on it, and 2 GiB
+# made a device DAX aligned to 1 GiB, as ndctl would through sysfs (a
+# uuid, the alignment, struct pages in RAM, the namespace, bind).  The
+# tests of DAX mappings skip in the other guests; here they run.
+DAX_TESTS_MMCONTEXT="dax_private_copy_on_write_rolled_back"
+DAX_TESTS_CP_RANGE="dax_private_copy_on_write_in_increment dax_device_pud_pages"
+guest_dax() {
+	local rc
+	"$VMTEST" -t "$SUITE_TIMEOUT" -m 7G -a 'memmap=256M!1G memmap=2G!4G' -- sh -c '
+		kreport boot || echo "not ok - boot # the kernel reported a bug"
+		if [ -b /dev/pmem0 ] && mke2fs -F -b 4096 /dev/pmem0 >/dev/null 2>&1 &&
+		   mkdir -p /mnt/dax && mount -t ext2 -o dax /dev/pmem0 /mnt/dax; then
+			echo "ok - dax_guest_mounts_ext2_with_dax"
+		else
+			echo "not ok - dax_guest_mounts_ext2_with_dax"
+		fi
+		nd=/sys/bus/nd
+		if echo namespace1.0 >$nd/drivers/nd_pmem/unbind &&
+		   cat /proc/sys/kernel/random/uuid >$nd/devices/dax1.0/uuid &&
+		   echo 1073741824 >$nd/devices/dax1.0/align &&
+		   echo ram >$nd/devices/dax1.0/mode &&
+		   echo namespace1.0 >$nd/devices/dax1.0/namespace &&
+		   echo dax1.0 >$nd/drivers/dax_pmem/bind && [ -c /dev/dax1.0 ]; then
+			echo "ok - dax_guest_has_a_device_dax_of_1gib_pages"
+		else
+			echo "not ok - dax_guest_has_a_device_dax_of_1gib_pages"
+		fi
+		export CTXKIT_DAX_DIR=/mnt/dax CTXKIT_DEVDAX=/dev/dax1.0
+		for t in "mmcontext '"$DAX_TESTS_MMCONTEXT"'" "cp_range '"$DAX_TESTS_CP_RANGE"'"; do
+			/usr/lib/ctxkit/selftests/mm/$t >/tmp/dax 2>&1
+			trc=$?
+			sed "s/^\(\(not \)\?ok [0-9]* - \)/\1dax:/" /tmp/dax
+			[ $trc -eq 0 ] || grep -q "^not ok" /tmp/dax ||
+				echo "not ok - dax:${t%% *} # exited with status $trc"
+		done
+		umount /mnt/dax
+		kreport dax || echo "not ok - dax # the kernel reported a bug"'
+	rc=$?
+	[ $rc -le 1 ] || echo "not ok - dax guest # vmtest exited with status $rc"
+}
+
 # The kernel boots and powers off without reporting anything.
 guest_boot() {
 	local rc
@@ -172,6 +214,7 @@ mkdir -p "$OUT/tmp"
 	else
 		guest_suite
 		guest_movable
+		guest_dax
 		host_carried_exit_status
 		host_stock_kernel_mode
 		# on the host, so the same for both kernels: run it once

@@ -948,6 +948,70 @@ TEST(munmap_then_mmap_again)
 	close(fd);
 }
 
+/*
+ * A write to a page of a private DAX mapping that no entry maps is copied
+ * in the filesystem's own fault handler (VM_FAULT_DONE_COW).  A truncate
+ * empties the entries without telling cp_range, so the increment after
+ * such writes must hear of them from that fault.
+ */
+TEST(dax_private_copy_on_write_in_increment)
+{
+	const size_t len = 8 * PAGE;
+	char *file = malloc(len), *p;
+	struct chain c = { };
+	int fd = dax_file(len, 45, file);
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_EQ(ckpt(&c, p, len, CP_INCREMENTAL), 8);	/* full */
+	ASSERT_OK(ftruncate(fd, 0));
+	ASSERT_OK(ftruncate(fd, len));
+	memset(p, 0x5a, 2 * PAGE);
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 2);
+	check_chain(&c, p, len);
+	p[7 * PAGE] = 1;		/* one mapped by the increment */
+	ASSERT_GE(ckpt(&c, p, len, CP_INCREMENTAL), 1);
+	check_chain(&c, p, len);
+	chain_drop(&c);
+	munmap(p, len);
+	close(fd);
+}
+
+/*
+ * Device DAX aligned to 1 GiB is mapped with PUD entries.  A walk by hand
+ * that knows no PUD leaf would read one as a table of PMDs; cp_range
+ * reads it through GUP.  A checkpoint of part of one must read back.
+ */
+TEST(dax_device_pud_pages)
+{
+	const char *dev = getenv("CTXKIT_DEVDAX");
+	const size_t gib = 1UL << 30, len = 4 * HPAGE;
+	struct chain c = { };
+	char *p, *at;
+	int fd;
+
+	if (!dev)
+		SKIP("no device DAX here (run.sh's DAX guest has one)");
+	fd = open(dev, O_RDWR);
+	ASSERT_OK(fd);
+	p = mmap(NULL, gib, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	ASSERT_EQ((uintptr_t)p % gib, 0);	/* so a PUD maps it */
+	at = p + 3 * HPAGE;
+	fill(at, len, 46);
+	ASSERT_EQ(ckpt(&c, at, len, 0), (long)(len / PAGE));
+	check_chain(&c, at, len);
+	chain_drop(&c);
+	fill(at, len, 47);
+	ASSERT_EQ(ckpt(&c, at, len, CP_INCREMENTAL), (long)(len / PAGE));
+	p[3 * HPAGE + 5] ^= 1;
+	ASSERT_EQ(ckpt(&c, at, len, CP_INCREMENTAL), (long)(len / PAGE));
+	check_chain(&c, at, len);
+	chain_drop(&c);
+	munmap(p, gib);
+	close(fd);
+}
+
 /* mremap() moves pages inside the range, then grows a mapping in place. */
 TEST(mremap_moves_and_grows)
 {
@@ -973,16 +1037,7 @@ TEST(mremap_moves_and_grows)
 
 static long anon_huge_kb(void)
 {
-	FILE *f = fopen("/proc/self/smaps_rollup", "r");
-	char line[128];
-	long kb = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f))
-		sscanf(line, "AnonHugePages: %ld kB", &kb);
-	fclose(f);
-	return kb;
+	return proc_kb("/proc/self/smaps_rollup", "AnonHugePages:");
 }
 
 /* A write to a THP costs its 4 KiB page in the increment, not 2 MiB. */

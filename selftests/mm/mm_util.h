@@ -40,6 +40,34 @@ static inline void *map_anon(size_t len)
 	return p;
 }
 
+/*
+ * A new file of @len bytes of fill(@seed), also copied to @contents, in
+ * the DAX filesystem that run.sh's DAX guest mounts at $CTXKIT_DAX_DIR.
+ * Skips anywhere else; fails if statx() says the file is not DAX.
+ */
+static inline int dax_file(size_t len, unsigned int seed, void *contents)
+{
+	const char *dir = getenv("CTXKIT_DAX_DIR");
+	struct statx sx;
+	char path[256];
+	int fd;
+
+	if (!dir)
+		SKIP("no DAX filesystem here (run.sh's DAX guest has one)");
+	snprintf(path, sizeof(path), "%s/ctxkit-XXXXXX", dir);
+	fd = mkstemp(path);
+	if (fd < 0)
+		FAIL("mkstemp %s: %s", path, strerror(errno));
+	unlink(path);
+	fill(contents, len, seed);
+	ASSERT_EQ(pwrite(fd, contents, len, 0), (long)len);
+	ASSERT_OK(statx(fd, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &sx));
+	if (!(sx.stx_attributes & STATX_ATTR_DAX))
+		FAIL("%s: a file there is not DAX (statx attributes %#llx)",
+		     dir, (unsigned long long)sx.stx_attributes);
+	return fd;
+}
+
 #define CG_ROOT	"/sys/fs/cgroup"
 
 static inline bool write_file(const char *path, const char *val)

@@ -374,6 +374,32 @@ TEST(remapped_thp_freed_at_exit)
 	ASSERT_LE(charged, (2 * 64 + 16) * (long)PAGE);
 }
 
+/*
+ * A write to a page of a private DAX mapping that no entry maps yet is
+ * copied in the filesystem's own fault handler, which says so with
+ * VM_FAULT_DONE_COW.  The rollback must hear of that copy like any other.
+ */
+TEST(dax_private_copy_on_write_rolled_back)
+{
+	const size_t len = 8 * PAGE;
+	char *file = malloc(len), *p;
+	int fd = dax_file(len, 44, file), i;
+
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+	ASSERT_TRUE(p != MAP_FAILED);
+	for (i = 4; i < 8; i++)		/* the upper half mapped, read-only */
+		(void)*(volatile char *)(p + i * PAGE);
+	ASSERT_MMC(MMCONTEXT_SAVE);
+	memset(p, 0x5a, len);
+	ASSERT_MMC(MMCONTEXT_ROLLBACK);
+	expect_same(p, file, len, "private DAX mapping");
+	memset(p + PAGE, 0x6b, 2 * PAGE);
+	ASSERT_MMC(MMCONTEXT_RESTORE);
+	expect_same(p, file, len, "private DAX mapping, second round");
+	munmap(p, len);
+	close(fd);
+}
+
 /* ---- first touch, brk, layout ---------------------------------------- */
 
 TEST(first_touch_after_save_is_empty_again)
