@@ -296,23 +296,32 @@ TEST(thp_populated_after_save_is_emptied)
  * all of the folio back, it must map it with a PMD again; where it keeps a
  * copy (a page written two periods in a row), once it gives the copy up.
  */
+#define THP_STATS "/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/stats"
+
 TEST(saved_thp_mapped_huge_again)
 {
 	size_t len = 2 * HPAGE;
 	char *p = map_thp(len), *before;
+	long partial;
 	int i;
 
 	fill(p, len, 14);
 	if (anon_huge_kb(p) < 4096)
 		SKIP("no THP here (AnonHugePages %ld kB)", anon_huge_kb(p));
+	partial = cg_read(THP_STATS, "nr_anon_partially_mapped", NULL);
 	before = dup_mem(p, len);
 	ASSERT_MMC(MMCONTEXT_SAVE);
 	p[100] = 1;
 	p[HPAGE + 7 * PAGE] = 2;
 	ASSERT_EQ(anon_huge_kb(p), 0);
+	/* Queued for the shrinker to split; mapped whole, no longer. */
+	ASSERT_EQ(cg_read(THP_STATS, "nr_anon_partially_mapped", NULL),
+		  partial + 2);
 	ASSERT_MMC(MMCONTEXT_ROLLBACK);
 	expect_same(p, before, len, "THP mapping");
 	ASSERT_EQ(anon_huge_kb(p), 4096);
+	ASSERT_EQ(cg_read(THP_STATS, "nr_anon_partially_mapped", NULL),
+		  partial);
 
 	for (i = 0; i < 3; i++) {	/* hot: its copy is kept */
 		p[HPAGE + 7 * PAGE] = 3 + i;
