@@ -951,8 +951,11 @@ TEST(munmap_then_mmap_again)
 /*
  * A write to a page of a private DAX mapping that no entry maps is copied
  * in the filesystem's own fault handler (VM_FAULT_DONE_COW).  A truncate
- * empties the entries without telling cp_range, so the increment after
- * such writes must hear of them from that fault.
+ * empties the entries without telling cp_range; the increment after such
+ * writes must still hold them.  It does even without the fault's report
+ * (0029), as the copy is mapped writable and cp_unsure() records any such
+ * page: mmcontext's dax_private_copy_on_write_rolled_back is the test that
+ * needs the report.
  */
 TEST(dax_private_copy_on_write_in_increment)
 {
