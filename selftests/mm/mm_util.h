@@ -82,6 +82,47 @@ static inline bool write_file(const char *path, const char *val)
 	return ok;
 }
 
+#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
+
+/* Forget what kmemleak found so far; false if it is not there. */
+static inline bool kmemleak_start(void)
+{
+	if (access(KMEMLEAK, W_OK))
+		return false;
+	write_file(KMEMLEAK, "scan");
+	write_file(KMEMLEAK, "clear");
+	return true;
+}
+
+/*
+ * The leaks kmemleak reports since kmemleak_start(), the first of them in
+ * @first; -1 if it is not there.
+ */
+static inline int kmemleak_reports(char *first, size_t len)
+{
+	char line[256];
+	int n = 0;
+	FILE *f;
+
+	if (!write_file(KMEMLEAK, "scan"))
+		return -1;
+	sleep(6);	/* reported only once older than 5 s */
+	write_file(KMEMLEAK, "scan");
+	f = fopen(KMEMLEAK, "r");
+	if (!f)
+		return -1;
+	first[0] = 0;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strstr(line, "unreferenced object"))
+			continue;
+		if (!n++)
+			snprintf(first, len, "%s", line);
+	}
+	fclose(f);
+	first[strcspn(first, "\n")] = 0;
+	return n;
+}
+
 /* A key of a memory.stat-like file, or memory.current's value (key NULL). */
 static inline long cg_read(const char *cg, const char *file, const char *key)
 {

@@ -62,7 +62,6 @@
 #include "../../selftests/mm/mm_util.h"
 
 #define SWAPDEV		"/dev/ram0"
-#define KMEMLEAK	"/sys/kernel/debug/kmemleak"
 #define MAX_WORKERS	16
 #define MAX_PAGES	1024	/* of one snap or ckpt region */
 #define DATA_PAGES	8	/* of .data, covered by the snapshot too */
@@ -1006,32 +1005,6 @@ static pid_t spawn(const char *procs, int (*fn)(struct stats *, size_t),
 	_exit(fn(st, pages) ? 1 : 0);
 }
 
-/* Leaks kmemleak reports; -1 if it is not there. */
-static int kmemleak_reports(char *first, size_t len)
-{
-	char line[256];
-	int n = 0;
-	FILE *f;
-
-	if (!write_file(KMEMLEAK, "scan"))
-		return -1;
-	sleep(6);	/* reported only once older than 5 s */
-	write_file(KMEMLEAK, "scan");
-	f = fopen(KMEMLEAK, "r");
-	if (!f)
-		return -1;
-	first[0] = 0;
-	while (fgets(line, sizeof(line), f)) {
-		if (!strstr(line, "unreferenced object"))
-			continue;
-		if (!n++)
-			snprintf(first, len, "%s", line);
-	}
-	fclose(f);
-	first[strcspn(first, "\n")] = 0;
-	return n;
-}
-
 static double now(void)
 {
 	struct timespec ts;
@@ -1125,12 +1098,7 @@ int main(int argc, char **argv)
 	}
 	discard_swapdev();
 	cg_make(cg, sizeof(cg), "ctxstress");
-	kml = !access(KMEMLEAK, W_OK);
-	if (kml) {
-		/* Leaks from before the run are not ours. */
-		write_file(KMEMLEAK, "scan");
-		write_file(KMEMLEAK, "clear");
-	}
+	kml = kmemleak_start();
 	drop_caches();
 	free0 = vmstat("nr_free_pages");
 	if (system("mkswap " SWAPDEV " >/dev/null 2>&1") ||
