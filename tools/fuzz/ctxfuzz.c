@@ -22,6 +22,9 @@
  *  - cp_range: right after each checkpoint of a range, its contents are
  *    copied to shared memory; a fresh child with the arena unmapped
  *    applies the chain of files with cpfile_apply() and must get them.
+ *  - sfork: each side of a new region sees what the other wrote, and a
+ *    side that may not write fails to, whichever way it tries, with the
+ *    memory left as it was.
  *
  * A failing seed prints one line with the command that replays it; a
  * crash or a hang of the seed's process is a failure too.
@@ -61,6 +64,7 @@
 #include <sys/wait.h>
 #include <linux/cp_range.h>
 #include <linux/mmcontext.h>
+#include <linux/sfork.h>
 #include <linux/userfaultfd.h>
 #include "cpfile.h"
 #include "ctxfuzz.h"
@@ -1830,6 +1834,210 @@ static void op_cp_random(struct fuzz_state *s)
 		close(sk);
 }
 
+/* --- sfork: a region shared with a child, each side writing or not ---- */
+
+#define SF_MAX_PAGES	64
+
+static void sf_fill(char *p, size_t len, uint32_t seed)
+{
+	uint32_t *w = (uint32_t *)p;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		w[i] = (uint32_t)(i * 2654435761u) ^ seed;
+}
+
+/* Does [p, p + len) hold sf_fill(@seed), or zeros for @seed 0? */
+static bool sf_holds(const char *p, size_t len, uint32_t seed)
+{
+	const uint32_t *w = (const uint32_t *)p;
+	size_t i;
+
+	for (i = 0; i < len / 4; i++)
+		if (w[i] != (seed ? (uint32_t)(i * 2654435761u) ^ seed : 0))
+			return false;
+	return true;
+}
+
+/*
+ * The side of @who, which may not write the region [p, p + len), tries
+ * one way, in its half [p + mine, p + mine + len / 2), which nobody writes.
+ */
+static void sf_try_write(char *p, size_t len, size_t mine, const char *who)
+{
+	unsigned char buf[64], before[64];
+	unsigned long off = mine + rnd(st, len / 2 - sizeof(buf));
+	struct iovec l = { buf, sizeof(buf) };
+	struct iovec r = { p + off, sizeof(buf) };
+	const char *how;
+	long ret;
+
+	memcpy(before, p + off, sizeof(before));
+	memset(buf, 0xa5, sizeof(buf));
+	switch (rnd(st, 5)) {
+	case 0:
+		how = "a store";
+		ret = probe_copy(p + off, (char *)buf, 1) ? 0 : -1;
+		break;
+	case 1: {
+		/* Its own: st->self_mem is the seed process's, in a child. */
+		int fd = SYS(open("/proc/self/mem", O_RDWR));
+
+		how = "/proc/self/mem";
+		if (fd < 0)
+			fail("open /proc/self/mem: %s", strerror(errno));
+		ret = SYS(pwrite(fd, buf, sizeof(buf),
+				 (off_t)(uintptr_t)(p + off)));
+		close(fd);
+		break;
+	}
+	case 2:
+		how = "process_vm_writev()";
+		ret = SYS(process_vm_writev(getpid(), &l, 1, &r, 1, 0));
+		break;
+	case 3:
+		how = "mprotect(PROT_WRITE)";
+		ret = SYS(mprotect(p, len, PROT_READ | PROT_WRITE));
+		break;
+	default:
+		how = "MADV_POPULATE_WRITE";
+		ret = SYS(madvise(p, len, MADV_POPULATE_WRITE));
+	}
+	if (ret >= 0)
+		fail("sfork: %s wrote the %s's read-only side", how, who);
+	if (memcmp(before, p + off, sizeof(before)))
+		fail("sfork: %s changed the %s's read-only side", how, who);
+}
+
+/* Arguments sfork(2) refuses: no child, nothing mapped. */
+static void sf_bad_args(void)
+{
+	static const struct {
+		size_t len;
+		unsigned int flags;
+		int err;
+	} bad[] = {
+		{ PAGE, 0, EINVAL },
+		{ PAGE, SFORK_POPULATE, EINVAL },
+		{ PAGE, SFORK_CHILD_WRITE | 0x8, EINVAL },
+		{ PAGE, SFORK_PARENT_WRITE | 0x80000000u, EINVAL },
+		{ 0, SFORK_CHILD_WRITE, EINVAL },
+		{ (size_t)-1, SFORK_PARENT_WRITE, EINVAL },
+		{ PAGE, SFORK_CHILD_WRITE, EFAULT },
+	};
+	unsigned int i = rnd(st, sizeof(bad) / sizeof(bad[0]));
+	void *addr, **where = bad[i].err == EFAULT ? (void **)8 : &addr;
+	long r;
+
+	describe("sfork(%zu, %#x), must fail with %s", bad[i].len,
+		 bad[i].flags, errname(bad[i].err));
+	count(true);
+	r = syscall(__NR_sfork, bad[i].len, bad[i].flags, where);
+	if (r == 0)
+		_exit(0);
+	if (r != -1 || errno != bad[i].err)
+		fail("sfork(%zu, %#x) = %ld (%s), expected %s", bad[i].len,
+		     bad[i].flags, r, r < 0 ? errname(errno) : "a child",
+		     errname(bad[i].err));
+}
+
+/*
+ * Each side fills its half of the region if it may write, or tries to
+ * write it some way if not; each then checks the other's half.  The
+ * parent may also churn its own mapping meanwhile: mprotect(),
+ * MADV_DONTNEED, a fork whose child exits.
+ */
+static void op_sfork(struct fuzz_state *s)
+{
+	unsigned int flags = (1 + rnd(st, 3)) |
+			     (one_in(st, 3) ? SFORK_POPULATE : 0);
+	size_t pages = 2 + rnd(st, SF_MAX_PAGES - 1);
+	size_t len = pages * PAGE - rnd(st, PAGE);
+	uint32_t seed = (uint32_t)rnd64(&st->rng) | 1;
+	bool cw = flags & SFORK_CHILD_WRITE, pw = flags & SFORK_PARENT_WRITE;
+	bool churn = one_in(st, 2);
+	int up[2], down[2];
+	char *p = NULL, c = 0;
+	size_t half;
+	pid_t pid;
+
+	if (one_in(st, 6)) {
+		sf_bad_args();
+		return;
+	}
+	describe("sfork %zu bytes%s%s%s%s", len, cw ? ", child writes" : "",
+		 pw ? ", parent writes" : "",
+		 flags & SFORK_POPULATE ? ", populated" : "",
+		 churn ? ", churn" : "");
+	if (pipe(up) || pipe(down))
+		fail("pipe: %s", strerror(errno));
+	count(true);
+	pid = syscall(__NR_sfork, len, flags, &p);
+	if (pid < 0) {
+		if (errno != ENOMEM && errno != EAGAIN)
+			fail("sfork: %s", errname(errno));
+		note("= %s", errname(errno));
+		goto out;
+	}
+	if (!p)
+		fail("sfork stored no address");
+	len = pages * PAGE;
+	half = len / 2;
+	/* A side that dies makes the other's read() fail, not hang. */
+	close(pid ? up[1] : up[0]);
+	close(pid ? down[0] : down[1]);
+	up[pid ? 1 : 0] = down[pid ? 0 : 1] = -1;
+	if (pid == 0) {
+		if (cw)
+			sf_fill(p, half, seed);
+		else
+			sf_try_write(p, len, 0, "child");
+		/* The parent failed if it closed the pipe: it says why. */
+		if (write(up[1], &c, 1) != 1 || read(down[0], &c, 1) != 1)
+			_exit(0);
+		if (!sf_holds(p + half, len - half, pw ? seed + 1 : 0))
+			fail("sfork child: the parent's half is wrong");
+		_exit(0);
+	}
+	if (pw)
+		sf_fill(p + half, len - half, seed + 1);
+	else
+		sf_try_write(p, len, half, "parent");
+	if (churn) {
+		int prot = PROT_READ | (pw ? PROT_WRITE : 0);
+		pid_t kid;
+
+		SYS(mprotect(p, len, PROT_NONE));
+		SYS(mprotect(p, half, PROT_READ));
+		if (SYS(mprotect(p, len, prot)))
+			fail("sfork: mprotect back: %s", strerror(errno));
+		SYS(madvise(p, len, MADV_DONTNEED));
+		kid = SYS(fork());
+		if (kid == 0)
+			_exit(sf_holds(p + half, len - half, pw ? seed + 1 : 0) ?
+			      0 : 1);
+		if (kid > 0)
+			child_done(kid, "sfork grandchild", false);
+	}
+	if (read(up[0], &c, 1) != 1) {
+		child_done(pid, "sfork", false);	/* its failure, if any */
+		fail("sfork: the child exited early");
+	}
+	if (!sf_holds(p, half, cw ? seed : 0))
+		fail("sfork parent: the child's half is wrong");
+	if (write(down[1], &c, 1) != 1)
+		fail("sfork: pipe");
+	child_done(pid, "sfork", false);
+	SYS(munmap(p, len));
+out:
+	for (pid = 0; pid < 2; pid++) {
+		if (up[pid] >= 0)
+			close(up[pid]);
+		if (down[pid] >= 0)
+			close(down[pid]);
+	}
+}
+
 /* --- the table ------------------------------------------------------- */
 
 static const struct fuzz_call calls[] = {
@@ -1851,6 +2059,7 @@ static const struct fuzz_call calls[] = {
 	{ "mmcontext",		op_mmcontext,		14 },
 	{ "cp_range",		op_cp_chain,		7 },
 	{ "cp_range_args",	op_cp_random,		5 },
+	{ "sfork",		op_sfork,		3 },
 };
 
 #define NR_CALLS	(sizeof(calls) / sizeof(calls[0]))
