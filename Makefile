@@ -43,7 +43,7 @@ DEMOS := ctxdemo
 # tools/bench/NAME.c
 BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
-SYSCALL_BENCHES := mmbench cpbench
+SYSCALL_BENCHES := mmbench cpbench sforkbench
 # tools/NAME.c without BPF: tools for the kernel features' files.
 SYSCALL_TOOLS := cpinspect cprestore
 # tools/fuzz/NAME.c and tools/stress/NAME.c: run in the guest, against the

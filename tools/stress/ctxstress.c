@@ -22,6 +22,9 @@
  *         must be a full checkpoint (tracking is not inherited).
  *   hog   rewrites and verifies more memory than the limit leaves room
  *         for, with MADV_PAGEOUT, so the others are reclaimed and swapped.
+ *   share an sfork(2) region written by four sharers, each checking the
+ *         pages it owns, while the worker makes and drops small regions
+ *         whose children write them.
  *
  * Each worker knows what it wrote: every page holds fill(seed) (or zeros)
  * and the seeds are kept where a rollback cannot reach them (MAP_SHARED).
@@ -57,6 +60,7 @@
 #include <sys/wait.h>
 #include <linux/fs.h>
 #include <linux/mmcontext.h>
+#include <linux/sfork.h>
 
 #include "cpfile.h"
 #include "../../selftests/mm/mm_util.h"
@@ -72,9 +76,11 @@
 #define SNAP_THREADS	2	/* threads started after a save */
 #define THREAD_STACK	(64 * 1024)
 #define SEED_ANY	0xffffffffu	/* unknown until written again */
+#define SHARERS		4	/* processes sharing a share worker's region */
+#define SHARE_SMALL	16	/* pages of the regions made and dropped */
 
-enum kind { SNAP, CKPT, HOG };
-static const char *const kind_name[] = { "snap", "ckpt", "hog" };
+enum kind { SNAP, CKPT, HOG, SHARE };
+static const char *const kind_name[] = { "snap", "ckpt", "hog", "share" };
 
 /* What a worker did and, if it failed, why; in memory shared with main. */
 struct stats {
@@ -84,6 +90,7 @@ struct stats {
 	unsigned long rb_nomem, rb_verified, forks, pageouts, writes;
 	unsigned long ckpt_full, ckpt_incr, ckpt_fail, chains;
 	unsigned long hog_passes;
+	unsigned long share_rounds, share_regions;
 	char why[200];
 };
 
@@ -902,6 +909,106 @@ static int hog_worker(struct stats *st, size_t pages)
 	return verify(st, "last pass", p, pages, cur);
 }
 
+/*
+ * share: a lazily filled sfork(2) region, written both ways, shared by
+ * the worker, its sfork child and two plain forks.  Sharer k owns the
+ * pages i with i % SHARERS == k.  In rounds each rewrites its pages with
+ * new seeds, kept in a MAP_SHARED table, pages out an eighth of the region
+ * and checks its own pages; the worker also makes and drops a small
+ * region each round, whose child writes it and exits, so that first
+ * touches, forks and exits race with the others' faults under reclaim,
+ * swap and compaction.  At the end the worker checks every page.
+ */
+static int share_sharer(struct stats *st, char *p, size_t pages,
+			uint32_t *seeds, int me)
+{
+	unsigned int r = (getpid() * 2654435761u) | 1;
+	char what[48];
+	size_t i, n;
+	long w;
+
+	while (!stopping()) {
+		for (n = 0; n < pages / SHARERS; n++) {
+			i = (rnd(&r) % (pages / SHARERS)) * SHARERS + me;
+			seeds[i] = next_seed();
+			write_seed(p + i * PAGE, seeds[i]);
+			COUNT(st, writes);
+		}
+		i = rnd(&r) % 8 * (pages / 8);
+		if (!madvise(p + i * PAGE, pages / 8 * PAGE, MADV_PAGEOUT))
+			COUNT(st, pageouts);
+		for (i = me; i < pages; i += SHARERS) {
+			w = page_differs(p + i * PAGE, seeds[i]);
+			if (w >= 0) {
+				snprintf(what, sizeof(what), "sharer %d", me);
+				return verify(st, what, p + i * PAGE, 1,
+					      &seeds[i]);
+			}
+		}
+		COUNT(st, share_rounds);
+		if (me)
+			continue;
+		/* The worker: a small region, made and dropped. */
+		{
+			uint32_t seed = next_seed();
+			char *q;
+			pid_t pid = syscall(__NR_sfork, SHARE_SMALL * PAGE,
+					    SFORK_CHILD_WRITE, &q);
+
+			if (pid < 0)
+				return report(st, "sfork: %s",
+					      strerror(errno));
+			if (pid == 0) {
+				for (i = 0; i < SHARE_SMALL; i++)
+					write_seed(q + i * PAGE, seed);
+				_exit(0);
+			}
+			if (child_status(st, "small region's child", pid))
+				return -1;
+			for (i = 0; i < SHARE_SMALL; i++)
+				if (page_differs(q + i * PAGE, seed) >= 0)
+					return report(st, "small region: page "
+						      "%zu is not the child's",
+						      i);
+			munmap(q, SHARE_SMALL * PAGE);
+			COUNT(st, share_regions);
+		}
+	}
+	return 0;
+}
+
+static int share_worker(struct stats *st, size_t pages)
+{
+	uint32_t *seeds = mmap(NULL, pages * sizeof(*seeds),
+			       PROT_READ | PROT_WRITE,
+			       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	pid_t pid[SHARERS] = { 0 };
+	int me = 0, i, err = 0;
+	char *p;
+
+	if (seeds == MAP_FAILED)
+		return report(st, "mmap: %s", strerror(errno));
+	pid[1] = syscall(__NR_sfork, pages * PAGE,
+			 SFORK_CHILD_WRITE | SFORK_PARENT_WRITE, &p);
+	if (pid[1] < 0)
+		return report(st, "sfork: %s", strerror(errno));
+	if (!pid[1])
+		me = 1;
+	for (i = 2; i < SHARERS && !me; i++) {
+		pid[i] = fork();
+		if (pid[i] < 0)
+			return report(st, "fork: %s", strerror(errno));
+		if (!pid[i])
+			me = i;
+	}
+	if (me)
+		_exit(share_sharer(st, p, pages, seeds, me) ? 1 : 0);
+	err = share_sharer(st, p, pages, seeds, 0);
+	for (i = 1; i < SHARERS; i++)
+		err |= child_status(st, "sharer", pid[i]);
+	return err ? -1 : verify(st, "last check", p, pages, seeds);
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static long vmstat(const char *name)
@@ -1026,9 +1133,9 @@ int main(int argc, char **argv)
 {
 	const char *dbg = getenv("CTXKIT_DEBUG");
 	bool debug = dbg && !strcmp(dbg, "1");
-	int nsnap = debug ? 1 : 3, nckpt = debug ? 1 : 2, nhog = 1;
+	int nsnap = debug ? 1 : 3, nckpt = debug ? 1 : 2, nhog = 1, nshare = 1;
 	size_t snap_pages = debug ? 128 : 256, ckpt_pages = debug ? 128 : 256;
-	size_t hog_pages = debug ? 1024 : 2048;
+	size_t hog_pages = debug ? 1024 : 2048, share_pages = debug ? 256 : 512;
 	long free0, free1, free_tol, cg_tol, cur = 0, peak, swap_peak, ooms;
 	int secs = 30, verbose = 0, opt, i, nw, leaks;
 	pid_t pids[MAX_WORKERS], comp;
@@ -1087,7 +1194,8 @@ int main(int argc, char **argv)
 	 * spends the run in reclaim.
 	 */
 	ws_pages = nsnap * 2 * (snap_pages + DATA_PAGES) +
-		   nckpt * 5 * ckpt_pages + nhog * hog_pages;
+		   nckpt * 5 * ckpt_pages + nhog * hog_pages +
+		   nshare * (share_pages + SHARE_SMALL);
 	max_pages = ws_pages * 3 / 4;
 
 	/* The baseline: swap off and its RAM disk empty, caches dropped. */
@@ -1132,6 +1240,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < nhog; i++, nw++) {
 		sh->w[nw] = (struct stats){ .kind = HOG, .idx = i };
 		pids[nw] = spawn(path, hog_worker, &sh->w[nw], hog_pages);
+	}
+	for (i = 0; i < nshare; i++, nw++) {
+		sh->w[nw] = (struct stats){ .kind = SHARE, .idx = i };
+		pids[nw] = spawn(path, share_worker, &sh->w[nw], share_pages);
 	}
 
 	/* Run; a worker that fails early stops the others. */
@@ -1258,13 +1370,17 @@ int main(int argc, char **argv)
 		tot.ckpt_fail += w->ckpt_fail;
 		tot.chains += w->chains;
 		tot.hog_passes += w->hog_passes;
+		tot.share_rounds += w->share_rounds;
+		tot.share_regions += w->share_regions;
 	}
-	if (!nfails && (!tot.rb_verified || !tot.chains))
-		check_failed("nothing verified: %lu rollbacks, %lu chains",
-			     tot.rb_verified, tot.chains);
+	if (!nfails && (!tot.rb_verified || !tot.chains || !tot.share_rounds))
+		check_failed("nothing verified: %lu rollbacks, %lu chains, "
+			     "%lu sfork rounds", tot.rb_verified, tot.chains,
+			     tot.share_rounds);
 
-	printf("ctxstress: %.0f s, %d workers (%d snap, %d ckpt, %d hog)%s\n",
-	       t0, nw, nsnap, nckpt, nhog, debug ? ", debug sizes" : "");
+	printf("ctxstress: %.0f s, %d workers (%d snap, %d ckpt, %d hog, "
+	       "%d share)%s\n", t0, nw, nsnap, nckpt, nhog, nshare,
+	       debug ? ", debug sizes" : "");
 	printf("memcg: max %lu MiB for a ~%lu MiB working set, peak %ld MiB\n",
 	       MIB(max_pages), MIB(ws_pages), peak >> 20);
 	printf("memcg: swap peak %ld MiB, oom kills %ld\n", swap_peak >> 20,
@@ -1277,6 +1393,8 @@ int main(int argc, char **argv)
 	       tot.ckpt_full, tot.ckpt_incr, tot.ckpt_fail);
 	printf("other: writes %lu, forks %lu, pageouts %lu, compactions %lu\n",
 	       tot.writes, tot.forks, tot.pageouts, sh->compactions);
+	printf("sfork: rounds %lu, small regions %lu\n", tot.share_rounds,
+	       tot.share_regions);
 	printf("verified: rollbacks %lu, chains %lu, hog passes %lu\n",
 	       tot.rb_verified, tot.chains, tot.hog_passes);
 	printf("free pages: %ld before, %ld after (tolerance %ld)\n", free0,
