@@ -27,6 +27,8 @@ const volatile bool filter_cg = false;
 /* Report PIDs as seen from this PID namespace (dev/ino of its nsfs). */
 const volatile __u64 pidns_dev = 0;
 const volatile __u64 pidns_ino = 0;
+/* the kernel's page size, set at load: vmlinux.h has no PAGE_SHIFT */
+const volatile unsigned int page_shift = 12;
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -369,6 +371,42 @@ int BPF_PROG(cp_range, unsigned long start, unsigned long end, u64 nr_data,
 
 	if (!err && want(&tgid))
 		count2(tgid, CTR_CP_CALLS, 1, CTR_CP_PAGES, nr_data);
+	return 0;
+}
+
+/*
+ * sfork.  A region counts against its creator; a first touch, and the
+ * installs it made in the other sharers, against the toucher.
+ */
+SEC("tp_btf/sfork_create")
+int BPF_PROG(sfork_create, unsigned long address, unsigned long len,
+	     unsigned int flags, pid_t child)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count(tgid, CTR_SF_CREATE, 1);
+	return 0;
+}
+
+SEC("tp_btf/sfork_populate")
+int BPF_PROG(sfork_populate, unsigned long address, unsigned long len)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count(tgid, CTR_SF_POPULATED, len >> page_shift);
+	return 0;
+}
+
+SEC("tp_btf/sfork_share")
+int BPF_PROG(sfork_share, unsigned long address, unsigned int installed,
+	     unsigned int sharers)
+{
+	u32 tgid;
+
+	if (want(&tgid))
+		count2(tgid, CTR_SF_SHARE, 1, CTR_SF_INSTALLED, installed);
 	return 0;
 }
 

@@ -30,6 +30,10 @@ enum ctr {
 	CTR_MMC_EMPTIED,	/*   ... pages they emptied */
 	CTR_CP_CALLS,		/* cp_range() checkpoints written */
 	CTR_CP_PAGES,		/*   ... and the pages of data in them */
+	CTR_SF_CREATE,		/* sfork() regions created */
+	CTR_SF_POPULATED,	/*   ... pages populated up front */
+	CTR_SF_SHARE,		/* first touches of a lazy region's page */
+	CTR_SF_INSTALLED,	/*   ... and the other sharers mapped into */
 	NR_CTRS,
 };
 

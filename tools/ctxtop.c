@@ -65,6 +65,9 @@ const char argp_program_doc[] =
 "armed, DIRTY/s pages changed since a snapshot, RBK rollbacks, RST/s pages\n"
 "put back, EMP/s pages emptied by rollbacks, CKPT checkpoints written,\n"
 "CKPG/s pages of data they wrote.\n"
+"View 'share' (sfork): SFORK regions created, SFPOP pages they populated,\n"
+"SHR/s first touches of lazy regions' pages, INST/s pages those touches\n"
+"mapped in the other sharers.\n"
 "Counts are per interval.  A column whose kernel hook is missing shows\n"
 "'-', and the header says why.\n"
 "\n"
@@ -80,7 +83,7 @@ static const struct argp_option opts[] = {
 	{ "batch", 'b', NULL, 0, "Batch mode: plain text, no terminal control", 0 },
 	{ "pid", 'p', "PID", 0, "Only this process", 0 },
 	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
-	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap", 0 },
+	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap, share", 0 },
 	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s, DIRTY/s)", 0 },
 	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
@@ -151,10 +154,10 @@ static struct ctxtop_hooks hooks;
 enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT };
 
 /* Views: sets of columns that each fit 80 columns. */
-enum view { V_FAULTS = 1, V_SNAP = 2, V_ALL = V_FAULTS | V_SNAP };
-static const char *const view_names[] = { "faults", "snap" };
-static const char *const view_sort[] = { "FLT/s", "DIRTY/s" };
-#define NR_VIEWS	2
+enum view { V_FAULTS = 1, V_SNAP = 2, V_SHARE = 4, V_ALL = 7 };
+static const char *const view_names[] = { "faults", "snap", "share" };
+static const char *const view_sort[] = { "FLT/s", "DIRTY/s", "INST/s" };
+#define NR_VIEWS	3
 static int view = V_FAULTS;
 
 /* A new column is one line here. */
@@ -185,6 +188,10 @@ static const struct column {
 	{ "EMP/s",	7,  COL_RATE,  CTR_MMC_EMPTIED,	 F_MMCONTEXT, V_SNAP },
 	{ "CKPT",	5,  COL_COUNT, CTR_CP_CALLS,	 F_CP_RANGE,  V_SNAP },
 	{ "CKPG/s",	7,  COL_RATE,  CTR_CP_PAGES,	 F_CP_RANGE,  V_SNAP },
+	{ "SFORK",	5,  COL_COUNT, CTR_SF_CREATE,	 F_SFORK,     V_SHARE },
+	{ "SFPOP",	7,  COL_COUNT, CTR_SF_POPULATED, F_SFORK,     V_SHARE },
+	{ "SHR/s",	7,  COL_RATE,  CTR_SF_SHARE,	 F_SFORK,     V_SHARE },
+	{ "INST/s",	7,  COL_RATE,  CTR_SF_INSTALLED, F_SFORK,     V_SHARE },
 };
 #define NR_COLUMNS	((int)(sizeof(columns) / sizeof(columns[0])))
 
@@ -335,7 +342,7 @@ static int step_column(int c, int dir)
 static void set_view(int v)
 {
 	view = v;
-	sort_col = find_column(view_sort[v == V_SNAP]);
+	sort_col = find_column(view_sort[__builtin_ctz(v)]);
 }
 
 /* ---- reading the maps ------------------------------------------------ */
@@ -497,6 +504,14 @@ static int draw_header(const struct out *o, const struct sample *a,
 			delta(a, b, CTR_MMC_SAVE),
 			delta(a, b, CTR_MMC_ROLLBACK),
 			dirty, rst);
+	} else if (view == V_SHARE) {
+		fmt_num(dirty, sizeof(dirty), rate(a, b, CTR_SF_SHARE));
+		fmt_num(rst, sizeof(rst), rate(a, b, CTR_SF_INSTALLED));
+		o->line(y++, "sfork: regions %llu  populated %llu pages  "
+			"first touches %s/s  installed %s/s",
+			delta(a, b, CTR_SF_CREATE),
+			delta(a, b, CTR_SF_POPULATED),
+			dirty, rst);
 	}
 	for (i = 0; i < NR_FEATURES; i++) {
 		size_t len = strlen(unavail);
@@ -639,7 +654,7 @@ static bool wait_interval(bool *paused)
 			sort_col = step_column(sort_col, 1);
 			return true;
 		case 'v':
-			set_view(view == V_FAULTS ? V_SNAP : V_FAULTS);
+			set_view(view == 1 << (NR_VIEWS - 1) ? 1 : view << 1);
 			return true;
 		case '/':
 			prompt_filter();
@@ -705,7 +720,8 @@ int main(int argc, char **argv)
 	for (i = 0; i < NR_VIEWS && strcmp(env.view, view_names[i]); i++)
 		;
 	if (i == NR_VIEWS) {
-		fprintf(stderr, "ctxtop: no view %s (faults, snap)\n", env.view);
+		fprintf(stderr, "ctxtop: no view %s (faults, snap, share)\n",
+			env.view);
 		return 1;
 	}
 	set_view(1 << i);

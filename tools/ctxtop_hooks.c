@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* ctxtop_hooks - which of ctxtop's BPF programs this kernel can take. */
+#include <unistd.h>
 #include <bpf/libbpf.h>
 #include "ctxtop.skel.h"
 #include "ctxtop_hooks.h"
@@ -14,6 +15,7 @@ const char *const feature_names[NR_FEATURES] = {
 	[F_BRK]		= "brk",
 	[F_MMCONTEXT]	= "mmcontext",
 	[F_CP_RANGE]	= "cp_range",
+	[F_SFORK]	= "sfork",
 	[F_FILE]	= "shared-file",
 };
 
@@ -40,16 +42,22 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		{ "mmcontext_dirty", F_MMCONTEXT },
 		{ "mmcontext_rollback", F_MMCONTEXT },
 		{ "cp_range", F_CP_RANGE },
+		{ "sfork_create", F_SFORK },
+		{ "sfork_populate", F_SFORK },
+		{ "sfork_share", F_SFORK },
 	};
 	struct bpf_program *tp_progs[] = {
 		obj->progs.cow_copy, obj->progs.anon_alloc,
 		obj->progs.stack_grow, obj->progs.file_fault,
 		obj->progs.mmcontext_save, obj->progs.mmcontext_dirty,
 		obj->progs.mmcontext_rollback, obj->progs.cp_range,
+		obj->progs.sfork_create, obj->progs.sfork_populate,
+		obj->progs.sfork_share,
 	};
 	size_t i;
 
 	*h = (struct ctxtop_hooks){ .fault_hook = "none" };
+	obj->rodata->page_shift = __builtin_ctzl(sysconf(_SC_PAGESIZE));
 
 	if (fentry_can_attach("handle_mm_fault")) {
 		h->fault_hook = "fentry";

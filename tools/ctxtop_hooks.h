@@ -7,7 +7,7 @@ struct ctxtop_bpf;
 /* What ctxtop can count, each needing its own kernel hook. */
 enum feature {
 	F_FAULTS, F_LATENCY, F_COW, F_ANON, F_STACK, F_BRK, F_FILE,
-	F_MMCONTEXT, F_CP_RANGE,
+	F_MMCONTEXT, F_CP_RANGE, F_SFORK,
 	NR_FEATURES,
 };
 
@@ -22,7 +22,7 @@ struct ctxtop_hooks {
 /*
  * Before load: pick the hooks the running kernel offers (never by its
  * version), turn off autoload for the programs it cannot take, and record
- * in @h what is missing and why.
+ * in @h what is missing and why.  Also tells the programs the page size.
  */
 void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h);
 

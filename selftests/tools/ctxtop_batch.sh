@@ -3,7 +3,8 @@
 #
 # ctxtop_batch.sh - ctxtop -b watching ctxdemo: the output parses, fits 80
 # columns, shows the demo's processes, and every counter column is live;
-# the same for the snapshot view (-V snap) and the demo's mmcontext user.
+# the same for the snapshot view (-V snap) and the demo's mmcontext user,
+# and for the share view (-V share) and its sfork user.
 out=/tmp/ctxtop_batch.$$
 . "$(dirname "$0")/tap.inc"
 
@@ -15,6 +16,8 @@ ctxtop -b -r 200 1 3 >"$out" 2>&1
 rc=$?
 ctxtop -b -V snap -r 200 1 3 >"$out.snap" 2>&1
 snap_rc=$?
+ctxtop -b -V share -r 200 1 3 >"$out.share" 2>&1
+share_rc=$?
 kill $demo
 wait $demo
 result $rc ctxtop_batch_runs "ctxtop -b exited with $rc"
@@ -90,5 +93,34 @@ fi
 result $ok ctxtop_batch_snap_view \
 	"rc $snap_rc, $long lines over 80; ctxdemo-snap DIRTY/s RBK RST/s EMP/s CKPT CKPG/s: ${snap:-no row}"
 
-[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows" "$out.snap"
+# The share view: PID COMM SFORK SFPOP SHR/s INST/s.  The demo's sfork
+# user makes two regions a round, populates one, and first-touches 64
+# pages of the other, each mapped in its child: its row is the one with
+# regions.
+long=$(awk 'length($0) > 80' "$out.share" | wc -l)
+share=$(awk '
+	function num(v) {
+		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
+		return v + 0
+	}
+	/^ *PID COMM/ { row = ""; best = -1; inrows = 1; next }
+	/^$/ { inrows = 0; next }
+	# its children are named so too until they rename themselves
+	inrows && $2 == "ctxdemo-shr" && NF == 6 && num($3) > best {
+		best = num($3)
+		row = num($3) " " num($4) " " num($5) " " num($6)
+	}
+	END { print row }' "$out.share")
+set -- $share
+ok=1
+if [ $share_rc = 0 ] && [ "$long" = 0 ] && [ $# = 4 ]; then
+	ok=0
+	for v in "$@"; do [ "$v" -gt 0 ] || ok=1; done
+	# every first touch mapped the page in the one child
+	[ "$3" = "$4" ] || ok=1
+fi
+result $ok ctxtop_batch_share_view \
+	"rc $share_rc, $long lines over 80; ctxdemo-shr SFORK SFPOP SHR/s INST/s: ${share:-no row}"
+
+[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows" "$out.snap" "$out.share"
 [ $fails -eq 0 ]

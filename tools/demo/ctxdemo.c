@@ -11,7 +11,10 @@
  *  - in a third process, takes an mmcontext snapshot and rolls back to it
  *    round after round, having written some of its pages and populated
  *    others, and checkpoints them with cp_range (each skipped on a kernel
- *    without it).
+ *    without it);
+ *  - in a fourth, sforks round after round: a lazy region whose pages its
+ *    first touches map in the child, and a small populated one (skipped
+ *    on a kernel without sfork).
  *
  * USAGE: ctxdemo [SECONDS]
  */
@@ -30,12 +33,14 @@
 #include <sys/wait.h>
 #include <asm/unistd.h>
 #include <linux/mmcontext.h>
+#include <linux/sfork.h>
 
 #define COW_PAGES	128
 #define FRESH_PAGES	64
 #define SHARED_PAGES	64
 #define STACK_FRAMES	64	/* pages of stack each child grows */
 #define SNAP_PAGES	64	/* half present at the snapshot, half not */
+#define SHARE_PAGES	64	/* of each lazy sfork region */
 
 static long ps;
 
@@ -110,6 +115,55 @@ static void snap_rounds(double end)
 	}
 }
 
+/*
+ * sfork rounds until @end: the process writes every page of a lazy region
+ * while its child waits, then the child reads them all (each was mapped
+ * in it by the write); and a populated region of 4 pages.
+ */
+static void share_rounds(double end)
+{
+	volatile char sum = 0;
+	int go[2];
+	pid_t pid;
+	char *p;
+	long i;
+
+	while (now() < end) {
+		if (pipe(go))
+			die("pipe");
+		pid = syscall(__NR_sfork, SHARE_PAGES * ps, SFORK_PARENT_WRITE, &p);
+		if (pid < 0)
+			return;
+		if (pid == 0) {
+			char c;
+
+			prctl(PR_SET_NAME, "ctxdemo-rdr");
+			close(go[1]);
+			if (read(go[0], &c, 1) == 1)
+				for (i = 0; i < SHARE_PAGES; i++)
+					sum += p[i * ps];
+			_exit(0);
+		}
+		close(go[0]);
+		touch(p, SHARE_PAGES, 7);
+		if (write(go[1], "", 1) != 1)
+			die("write");
+		close(go[1]);
+		waitpid(pid, NULL, 0);
+		munmap(p, SHARE_PAGES * ps);
+
+		pid = syscall(__NR_sfork, 4 * ps,
+			      SFORK_CHILD_WRITE | SFORK_POPULATE, &p);
+		if (pid == 0)
+			_exit(0);
+		if (pid > 0) {
+			waitpid(pid, NULL, 0);
+			munmap(p, 4 * ps);
+		}
+		usleep(20000);
+	}
+}
+
 static void shared_round(char *shared, char v)
 {
 	touch(shared, SHARED_PAGES, v);
@@ -122,7 +176,7 @@ int main(int argc, char **argv)
 	char path[] = "/tmp/ctxdemo-XXXXXX";
 	char *cow, *shared;
 	unsigned long base;
-	pid_t peer, snap;
+	pid_t peer, snap, share;
 	int fd;
 
 	if (argc > 2 || !(secs > 0)) {
@@ -167,9 +221,19 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 
-	printf("ctxdemo %d (peer %d, snap %d): fork+COW, first touch, stack, "
-	       "brk, shared file, mmcontext for %.0fs\n", getpid(), peer, snap,
-	       secs);
+	share = fork();
+	if (share < 0)
+		die("fork");
+	if (share == 0) {
+		prctl(PR_SET_NAME, "ctxdemo-shr");
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		share_rounds(end);
+		_exit(0);
+	}
+
+	printf("ctxdemo %d (peer %d, snap %d, share %d): fork+COW, first "
+	       "touch, stack, brk, shared file, mmcontext, sfork for %.0fs\n",
+	       getpid(), peer, snap, share, secs);
 	fflush(stdout);
 	base = syscall(SYS_brk, 0);
 	while (now() < end) {
@@ -195,5 +259,6 @@ int main(int argc, char **argv)
 	}
 	waitpid(peer, NULL, 0);
 	waitpid(snap, NULL, 0);
+	waitpid(share, NULL, 0);
 	return 0;
 }

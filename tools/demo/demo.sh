@@ -3,8 +3,8 @@
 #
 # demo.sh - the "make run" demo, run inside the guest: ctxtop watches
 # ctxdemo fork and write, grow stacks, move brk, share a file and roll
-# back an mmcontext snapshot and checkpoint it with cp_range; then
-# ctxtop's snapshot view.
+# back an mmcontext snapshot and checkpoint it with cp_range, and sfork;
+# then ctxtop's snapshot view and its share view.
 set -e
 
 echo "== ctxkit demo on $(uname -r): ctxtop -b watching ctxdemo"
@@ -14,5 +14,7 @@ demo=$!
 ctxtop -b -r 8 2 2
 echo "== the same, ctxtop -V snap: mmcontext rollbacks and cp_range checkpoints"
 ctxtop -b -V snap -r 8 2 2
+echo "== ctxtop -V share: sfork regions, first touches mapped in every sharer"
+ctxtop -b -V share -r 8 2 2
 kill $demo
 wait $demo

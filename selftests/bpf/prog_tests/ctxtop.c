@@ -2,8 +2,8 @@
 /*
  * ctxtop - each of ctxtop's BPF counters against ground truth from outside
  * BPF: getrusage(), /proc/self/maps and statm, the values brk() returns,
- * mincore() and memcmp() after a rollback, and what fork() semantics say
- * must happen.
+ * mincore() and memcmp() after a rollback, /proc/PID/smaps of an sfork
+ * sharer, and what fork() semantics say must happen.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -15,6 +15,7 @@
 #include <bpf/libbpf.h>
 #include <linux/cp_range.h>
 #include <linux/mmcontext.h>
+#include <linux/sfork.h>
 #include "ctxtop.h"
 #include "ctxtop.skel.h"
 #include "ctxtop_hooks.h"
@@ -507,6 +508,99 @@ TEST(cp_range_pages_match_file)
 	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_CALLS), 3);
 	ASSERT_EQ(ctr(obj, getpid(), CTR_CP_PAGES), total);
 	close(fd);
+	ctxtop_bpf__destroy(obj);
+}
+
+/* Rss in kB of @pid's mapping that starts at @addr, from its smaps. */
+static long smaps_rss_kb(pid_t pid, void *addr)
+{
+	char path[64], line[512], head[32];
+	long rss = -1;
+	bool in = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", pid);
+	snprintf(head, sizeof(head), "%lx-", (unsigned long)addr);
+	f = fopen(path, "r");
+	ASSERT_TRUE(f);
+	while (fgets(line, sizeof(line), f)) {
+		if (strchr(line, '-') && strchr(line, '-') < strchr(line, ' '))
+			in = !strncmp(line, head, strlen(head));
+		else if (in && sscanf(line, "Rss: %ld kB", &rss) == 1)
+			break;
+	}
+	fclose(f);
+	ASSERT_GE(rss, 0);
+	return rss;
+}
+
+/*
+ * sfork: the parent writes every page of a lazy region first, and each
+ * write maps the page in the child too.  The counters must equal what
+ * the parent did; the child's smaps shows the pages mapped before it
+ * reads them, and getrusage() that it reads them without faults.  A
+ * populated region counts its pages, which smaps shows in the caller.
+ */
+TEST(sfork_counts_match)
+{
+	const long pages = 256, pop = 64;
+	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
+	int ready[2], go[2], status;
+	struct proc_stat st;
+	char c = 0, *p;
+	pid_t pid;
+	long i;
+
+	ASSERT_OK(pipe(ready));
+	ASSERT_OK(pipe(go));
+	pid = syscall(__NR_sfork, pages * page_size, SFORK_PARENT_WRITE, &p);
+	if (pid < 0 && errno == ENOSYS)
+		SKIP("kernel has no sfork");
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		long f0, f1, bad = 0;
+
+		rusage_faults();	/* its stack in place */
+		if (write(ready[1], &c, 1) != 1 || read(go[0], &c, 1) != 1)
+			_exit(3);
+		f0 = rusage_faults();
+		for (i = 0; i < pages; i++)
+			bad += p[i * page_size] != (char)(i + 1);
+		f1 = rusage_faults();
+		_exit(bad ? 1 : f1 - f0 > pages / 100 ? 2 : 0);
+	}
+	/* The child waits on the pipe, its mm complete and unlocked. */
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	ASSERT_EQ(smaps_rss_kb(pid, p), 0);
+	for (i = 0; i < pages; i++)
+		p[i * page_size] = i + 1;
+	ASSERT_EQ(smaps_rss_kb(pid, p), pages * page_size / 1024);
+	ASSERT_EQ(write(go[1], &c, 1), 1);
+	ASSERT_OK(waitpid(pid, &status, 0));
+	diag("child exit %d (1: wrong data, 2: faults)", WEXITSTATUS(status));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ASSERT_OK(munmap(p, pages * page_size));
+
+	pid = syscall(__NR_sfork, pop * page_size,
+		      SFORK_CHILD_WRITE | SFORK_POPULATE, &p);
+	ASSERT_OK(pid);
+	if (pid == 0)
+		_exit(0);
+	ASSERT_OK(waitpid(pid, &status, 0));
+	ASSERT_EQ(smaps_rss_kb(getpid(), p), pop * page_size / 1024);
+	/* A refused call counts nothing. */
+	ASSERT_EQ(syscall(__NR_sfork, page_size, 0, &p), -1);
+
+	st = proc_stat(obj, getpid());
+	diag("regions %llu populated %llu first touches %llu installed %llu",
+	     (unsigned long long)st.s.ctr[CTR_SF_CREATE],
+	     (unsigned long long)st.s.ctr[CTR_SF_POPULATED],
+	     (unsigned long long)st.s.ctr[CTR_SF_SHARE],
+	     (unsigned long long)st.s.ctr[CTR_SF_INSTALLED]);
+	ASSERT_EQ(st.s.ctr[CTR_SF_CREATE], 2);
+	ASSERT_EQ(st.s.ctr[CTR_SF_POPULATED], pop);
+	ASSERT_EQ(st.s.ctr[CTR_SF_SHARE], pages);
+	ASSERT_EQ(st.s.ctr[CTR_SF_INSTALLED], pages);
 	ctxtop_bpf__destroy(obj);
 }
 
