@@ -26,14 +26,17 @@ long=$(awk 'length($0) > 80' "$out" | wc -l)
 result "$([ "$long" = 0 ] && echo 0 || echo 1)" ctxtop_batch_fits_80_columns \
 	"$long lines over 80 columns"
 
+# ctxtop's numbers with their k/M suffixes expanded, for each awk below.
+NUM='
+function num(v) {
+	if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
+	if (v ~ /M$/) return substr(v, 1, length(v) - 1) * 1000000
+	return v + 0
+}'
+
 # The last interval's rows, as "COMM FLT/s COW/s 1ST/s STACK BRK+ BRK- SHF/s"
 # with k/M suffixes expanded.  A row must have all 11 columns.
-awk '
-	function num(v) {
-		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
-		if (v ~ /M$/) return substr(v, 1, length(v) - 1) * 1000000
-		return v + 0
-	}
+awk "$NUM"'
 	/^ *PID COMM/ { n = 0; bad = 0; delete rows; inrows = 1; next }
 	/^$/ { inrows = 0; next }
 	inrows {
@@ -72,11 +75,7 @@ grep -q '^unavailable' "$out" && result 1 ctxtop_batch_all_hooks \
 # CKPG/s.  The demo saved once before ctxtop started, so its last interval
 # has rollbacks, checkpoints and pages, not saves.
 long=$(awk 'length($0) > 80' "$out.snap" | wc -l)
-snap=$(awk '
-	function num(v) {
-		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
-		return v + 0
-	}
+snap=$(awk "$NUM"'
 	/^ *PID COMM/ { row = ""; inrows = 1; next }
 	/^$/ { inrows = 0; next }
 	inrows && $2 == "ctxdemo-snap" && NF == 10 {
@@ -98,11 +97,7 @@ result $ok ctxtop_batch_snap_view \
 # pages of the other, each mapped in its child: its row is the one with
 # regions.
 long=$(awk 'length($0) > 80' "$out.share" | wc -l)
-share=$(awk '
-	function num(v) {
-		if (v ~ /k$/) return substr(v, 1, length(v) - 1) * 1000
-		return v + 0
-	}
+share=$(awk "$NUM"'
 	/^ *PID COMM/ { row = ""; best = -1; inrows = 1; next }
 	/^$/ { inrows = 0; next }
 	# its children are named so too until they rename themselves

@@ -164,6 +164,23 @@ static void share_rounds(double end)
 	}
 }
 
+/* A child named @name doing @rounds until @end, gone with its parent. */
+static pid_t start_rounds(const char *name, void (*rounds)(double),
+			  double end)
+{
+	pid_t pid = fork();
+
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		prctl(PR_SET_NAME, name);
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		rounds(end);
+		_exit(0);
+	}
+	return pid;
+}
+
 static void shared_round(char *shared, char v)
 {
 	touch(shared, SHARED_PAGES, v);
@@ -211,25 +228,8 @@ int main(int argc, char **argv)
 		_exit(0);
 	}
 
-	snap = fork();
-	if (snap < 0)
-		die("fork");
-	if (snap == 0) {
-		prctl(PR_SET_NAME, "ctxdemo-snap");
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		snap_rounds(end);
-		_exit(0);
-	}
-
-	share = fork();
-	if (share < 0)
-		die("fork");
-	if (share == 0) {
-		prctl(PR_SET_NAME, "ctxdemo-shr");
-		prctl(PR_SET_PDEATHSIG, SIGTERM);
-		share_rounds(end);
-		_exit(0);
-	}
+	snap = start_rounds("ctxdemo-snap", snap_rounds, end);
+	share = start_rounds("ctxdemo-shr", share_rounds, end);
 
 	printf("ctxdemo %d (peer %d, snap %d, share %d): fork+COW, first "
 	       "touch, stack, brk, shared file, mmcontext, sfork for %.0fs\n",
