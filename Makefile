@@ -23,7 +23,7 @@ VMLINUX := $(KBUILD)/vmlinux
 # The patched kernel's uapi headers: new syscalls, flags and structs.
 UAPI := $(OUTPUT)/uapi/include
 UAPI_HEADERS := $(UAPI)/linux/mmcontext.h $(UAPI)/linux/cp_range.h \
-	$(UAPI)/linux/sfork.h
+	$(UAPI)/linux/sfork.h $(UAPI)/linux/ipc_msg.h
 ROOTFS := $(OUTPUT)/rootfs
 export OUTPUT
 
@@ -53,7 +53,7 @@ STRESSERS := ctxstress
 # selftests/bpf/prog_tests/NAME.c
 BPF_TESTS := cow_copy ctxtop
 # selftests/mm/NAME.c: the kernel features themselves, no BPF.
-MM_TESTS := mmcontext cp_range sfork
+MM_TESTS := mmcontext cp_range sfork ipc_msg
 # Tests of the tools themselves, run in the guest as they are.
 TOOL_TESTS := $(wildcard selftests/tools/*.sh)
 

@@ -68,6 +68,18 @@ static inline int dax_file(size_t len, unsigned int seed, void *contents)
 	return fd;
 }
 
+/* Wait for @pid, which must exit with status 0. */
+static inline void reap(pid_t pid)
+{
+	int status;
+
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		FAIL("child %d: killed by signal %d", pid, WTERMSIG(status));
+	if (WEXITSTATUS(status))
+		FAIL("child %d: exit status %d", pid, WEXITSTATUS(status));
+}
+
 #define CG_ROOT	"/sys/fs/cgroup"
 
 static inline bool write_file(const char *path, const char *val)

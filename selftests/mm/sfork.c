@@ -54,18 +54,6 @@ static pid_t sfork(size_t len, unsigned int flags, void **addr)
 			     __r > 0 ? "a child" : strerror(errno), #err); \
 	} while (0)
 
-/* Wait for @pid, which must exit with status 0. */
-static void reap(pid_t pid)
-{
-	int status;
-
-	ASSERT_EQ(waitpid(pid, &status, 0), pid);
-	if (WIFSIGNALED(status))
-		FAIL("child %d: killed by signal %d", pid, WTERMSIG(status));
-	if (WEXITSTATUS(status))
-		FAIL("child %d: exit status %d", pid, WEXITSTATUS(status));
-}
-
 /* How many mappings of sfork regions /proc/self/maps lists. */
 static int regions_mapped(void)
 {

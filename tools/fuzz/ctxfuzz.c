@@ -25,6 +25,9 @@
  *  - sfork: each side of a new region sees what the other wrote, and a
  *    side that may not write fails to, whichever way it tries, with the
  *    memory left as it was.
+ *  - ipc: a forked child sends a slice of its copy of the arena, the
+ *    seed receives it into another and replies; both sides check every
+ *    byte, and a slice that faults fails exactly the side it belongs to.
  *
  * A failing seed prints one line with the command that replays it; a
  * crash or a hang of the seed's process is a failure too.
@@ -63,6 +66,7 @@
 #include <sys/uio.h>
 #include <sys/wait.h>
 #include <linux/cp_range.h>
+#include <linux/ipc_msg.h>
 #include <linux/mmcontext.h>
 #include <linux/sfork.h>
 #include <linux/userfaultfd.h>
@@ -2038,6 +2042,166 @@ out:
 	}
 }
 
+/* --- ipc: a forked child sends an arena slice, the seed receives ------ */
+
+#define IPC_MAX		(256 * 1024)
+
+/*
+ * The op's own buffers: mmap(), not malloc(), which may move the break
+ * that op_brk() and the mmcontext model keep track of.
+ */
+static unsigned char *ipc_buf(size_t len)
+{
+	void *p = mmap(NULL, len + 1, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (p == MAP_FAILED)
+		fail("mmap: %s", strerror(errno));
+	return p;
+}
+
+static void ipc_pattern(unsigned char *p, size_t len, uint32_t seed)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		p[i] = (unsigned char)((i * 2654435761u) >> 13 ^ seed);
+}
+
+/*
+ * The child sends [so, so + n) of its copy of the arena and checks the
+ * reply; then it sends an empty message, so the seed always has one to
+ * end on, even when the first failed the child (a sender buffer that
+ * faults fails only the sender: the receiver never sees it).
+ */
+static void ipc_child(pid_t to, const char *src, size_t n, bool src_ok,
+		      size_t rlen, size_t reply_len, uint32_t seed,
+		      unsigned int flags)
+{
+	unsigned char *r = ipc_buf(rlen), *want = ipc_buf(reply_len);
+	long ret;
+
+	memset(r, 0xee, rlen + 1);
+	ret = syscall(__NR_ipc_send, to, src, n, r, rlen, flags);
+	if (!src_ok) {
+		if (ret != -1 || errno != EFAULT)
+			fail("ipc_send from a slice that faults = %ld (%s)",
+			     ret, ret < 0 ? errname(errno) : "success");
+	} else if (ret != (long)reply_len) {
+		fail("ipc_send = %ld (%s), expected %zu", ret,
+		     ret < 0 ? errname(errno) : "", reply_len);
+	} else {
+		ipc_pattern(want, reply_len, seed);
+		if (memcmp(r, want, reply_len < rlen ? reply_len : rlen))
+			fail("ipc_send: the reply differs");
+		if (reply_len < rlen && r[reply_len] != 0xee)
+			fail("ipc_send: stored past the reply's end");
+		if (r[rlen] != 0xee)
+			fail("ipc_send: stored past rlen");
+	}
+	if (syscall(__NR_ipc_send, to, NULL, 0, NULL, 0, 0))
+		fail("ipc_send of nothing: %s", errname(errno));
+	_exit(0);
+}
+
+/*
+ * Receive the child's next message into @buf, or into @spare if @buf
+ * faults (the message then stays queued); say where it went.
+ */
+static pid_t ipc_take(pid_t child, char *buf, size_t cap, unsigned char *spare,
+		      size_t scap, size_t *len, char **where, size_t *wcap)
+{
+	pid_t from;
+
+	*len = ~(size_t)0;
+	*where = buf;
+	*wcap = cap;
+	from = syscall(__NR_ipc_recv, buf, cap, len, 0);
+	if (from < 0 && errno == EFAULT) {
+		*where = (char *)spare;
+		*wcap = scap;
+		from = syscall(__NR_ipc_recv, spare, scap, len, 0);
+	}
+	if (from != child)
+		fail("ipc_recv = %d (%s), expected the child %d", from,
+		     from < 0 ? errname(errno) : "", child);
+	return from;
+}
+
+static void op_ipc(struct fuzz_state *s)
+{
+	size_t n = one_in(st, 4) ? rnd(st, IPC_MAX) : 1 + rnd(st, 2 * PAGE);
+	unsigned long so = rnd(st, ARENA_SIZE - n), ro = rnd(st, ARENA_SIZE);
+	size_t rcap = rnd(st, ARENA_SIZE - ro), rlen = rnd(st, 2 * PAGE);
+	size_t reply_len = rnd(st, 2 * PAGE), got, len, cap, i;
+	unsigned int flags = one_in(st, 2) ? IPC_SEND_COPY : 0;
+	uint32_t seed = (uint32_t)rnd64(&st->rng);
+	unsigned char *want, *reply, *spare;
+	struct iovec l, r;
+	pid_t pid, from;
+	char *buf;
+
+	/* Page-aligned the same on both sides half the time. */
+	if (one_in(st, 2))
+		ro = (ro & ~(PAGE - 1)) | (so & (PAGE - 1));
+	if (ro + rcap > ARENA_SIZE)
+		rcap = ARENA_SIZE - ro;
+	/*
+	 * Not where the child reads: in a MAP_SHARED part of the arena that
+	 * would change the message while it is copied.
+	 */
+	if (ro < so + n && so < ro + rcap) {
+		if (ro < so) {
+			rcap = so - ro;
+		} else {
+			ro = so + n;
+			if (rcap > ARENA_SIZE - ro)
+				rcap = ARENA_SIZE - ro;
+		}
+	}
+	describe("ipc %zu bytes +%#lx -> +%#lx (room %zu), reply %zu/%zu%s",
+		 n, so, ro, rcap, reply_len, rlen, flags ? ", copy" : "");
+	want = ipc_buf(n);
+	reply = ipc_buf(reply_len);
+	spare = ipc_buf(n);
+	/* What the child will send: the arena now, as far as it reads. */
+	l = (struct iovec){ want, n };
+	r = (struct iovec){ st->arena + so, n };
+	got = n ? (size_t)process_vm_readv(getpid(), &l, 1, &r, 1, 0) : 0;
+	if (got == (size_t)-1)
+		got = 0;
+	ipc_pattern(reply, reply_len, seed);
+
+	count(true);
+	pid = SYS(fork());
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (!pid)
+		ipc_child(getppid(), st->arena + so, n, got == n, rlen,
+			  reply_len, seed, flags);
+
+	from = ipc_take(pid, (char *)st->arena + ro, rcap, spare, n, &len,
+			&buf, &cap);
+	if (len == n && got == n) {
+		i = n < cap ? n : cap;
+		if (memcmp(buf, want, i))
+			fail("ipc_recv: the message differs");
+		if (syscall(__NR_ipc_reply, from, reply, reply_len, 0))
+			fail("ipc_reply: %s", errname(errno));
+		from = ipc_take(pid, (char *)spare, n, spare, n, &len, &buf,
+				&cap);
+	}
+	if (len)
+		fail("ipc_recv: msg_len %zu, sent %zu%s", len, n,
+		     got == n ? "" : " from a slice that faults");
+	if (syscall(__NR_ipc_reply, from, NULL, 0, 0))
+		fail("ipc_reply to the empty message: %s", errname(errno));
+	child_done(pid, "ipc", false);
+	munmap(want, n + 1);
+	munmap(reply, reply_len + 1);
+	munmap(spare, n + 1);
+}
+
 /* --- the table ------------------------------------------------------- */
 
 static const struct fuzz_call calls[] = {
@@ -2060,6 +2224,7 @@ static const struct fuzz_call calls[] = {
 	{ "cp_range",		op_cp_chain,		7 },
 	{ "cp_range_args",	op_cp_random,		5 },
 	{ "sfork",		op_sfork,		3 },
+	{ "ipc",		op_ipc,			3 },
 };
 
 #define NR_CALLS	(sizeof(calls) / sizeof(calls[0]))

@@ -25,6 +25,9 @@
  *   share an sfork(2) region written by four sharers, each checking the
  *         pages it owns, while the worker makes and drops small regions
  *         whose children write them.
+ *   ipc   a server whose threads receive ipc_send(2) messages of up to
+ *         16 pages, check every page and echo them back, and client
+ *         processes whose threads send and check the echo.
  *
  * Each worker knows what it wrote: every page holds fill(seed) (or zeros)
  * and the seeds are kept where a rollback cannot reach them (MAP_SHARED).
@@ -61,6 +64,7 @@
 #include <linux/fs.h>
 #include <linux/mmcontext.h>
 #include <linux/sfork.h>
+#include <linux/ipc_msg.h>
 
 #include "cpfile.h"
 #include "../../selftests/mm/mm_util.h"
@@ -79,8 +83,9 @@
 #define SHARERS		4	/* processes sharing a share worker's region */
 #define SHARE_SMALL	16	/* pages of the regions made and dropped */
 
-enum kind { SNAP, CKPT, HOG, SHARE };
-static const char *const kind_name[] = { "snap", "ckpt", "hog", "share" };
+enum kind { SNAP, CKPT, HOG, SHARE, IPC };
+static const char *const kind_name[] = { "snap", "ckpt", "hog", "share",
+					   "ipc" };
 
 /* What a worker did and, if it failed, why; in memory shared with main. */
 struct stats {
@@ -91,6 +96,7 @@ struct stats {
 	unsigned long ckpt_full, ckpt_incr, ckpt_fail, chains;
 	unsigned long hog_passes;
 	unsigned long share_rounds, share_regions;
+	unsigned long ipc_msgs;
 	char why[200];
 };
 
@@ -1009,6 +1015,116 @@ static int share_worker(struct stats *st, size_t pages)
 	return err ? -1 : verify(st, "last check", p, pages, seeds);
 }
 
+/*
+ * ipc: IPC_SERVERS threads of the worker receive; IPC_CLIENTS forked
+ * processes with two threads each send.  A message is up to IPC_PAGES
+ * pages, page k written with seed s + k, so its first word names s.
+ * The server checks it and echoes it back; the client checks the echo
+ * against what it sent.
+ */
+#define IPC_SERVERS	3
+#define IPC_CLIENTS	3
+#define IPC_PAGES	16
+
+static int ipc_check(struct stats *st, const char *what, char *p, size_t n,
+		     uint32_t seed)
+{
+	uint32_t seeds[IPC_PAGES];
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		seeds[i] = seed + i;
+	return verify(st, what, p, n, seeds);
+}
+
+static void *ipc_server(void *arg)
+{
+	struct stats *st = arg;
+	char *buf = map_anon(IPC_PAGES * PAGE);
+	size_t len;
+	pid_t from;
+
+	for (;;) {
+		from = syscall(__NR_ipc_recv, buf, IPC_PAGES * PAGE, &len, 0);
+		if (from < 0) {
+			report(st, "ipc_recv: %s", strerror(errno));
+			break;
+		}
+		if (len % PAGE || !len || len > IPC_PAGES * PAGE) {
+			report(st, "ipc_recv: a message of %zu bytes", len);
+			break;
+		}
+		if (ipc_check(st, "server", buf, len / PAGE, *(uint32_t *)buf))
+			break;
+		COUNT(st, ipc_msgs);
+		if (syscall(__NR_ipc_reply, from, buf, len, 0)) {
+			report(st, "ipc_reply: %s", strerror(errno));
+			break;
+		}
+	}
+	atomic_store(&sh->stop, 1);
+	return NULL;
+}
+
+static void *ipc_client(void *arg)
+{
+	struct stats *st = arg;
+	char *msg = map_anon(IPC_PAGES * PAGE), *echo = map_anon(IPC_PAGES * PAGE);
+	unsigned int r = gettid() * 2654435761u | 1;
+	size_t i, n;
+	uint32_t s;
+	long ret;
+
+	while (!stopping()) {
+		n = 1 + rnd(&r) % IPC_PAGES;
+		s = next_seed();
+		for (i = 0; i < n; i++)
+			write_seed(msg + i * PAGE, s + i);
+		ret = syscall(__NR_ipc_send, getppid(), msg, n * PAGE, echo,
+			      n * PAGE, 0);
+		if (ret != (long)(n * PAGE)) {
+			report(st, "ipc_send = %ld: %s", ret, strerror(errno));
+			break;
+		}
+		if (ipc_check(st, "client's echo", echo, n, s) ||
+		    ipc_check(st, "client's message", msg, n, s))
+			break;
+	}
+	return NULL;
+}
+
+static int ipc_worker(struct stats *st, size_t pages)
+{
+	pthread_t t[2];
+	pid_t pid[IPC_CLIENTS];
+	int i, err = 0;
+
+	for (i = 0; i < IPC_SERVERS; i++) {
+		pthread_t tid;
+
+		if (pthread_create(&tid, NULL, ipc_server, st))
+			return report(st, "pthread_create failed");
+	}
+	for (i = 0; i < IPC_CLIENTS; i++) {
+		pid[i] = fork();
+		if (pid[i] < 0)
+			return report(st, "fork: %s", strerror(errno));
+		if (pid[i])
+			continue;
+		if (pthread_create(&t[0], NULL, ipc_client, st) ||
+		    pthread_create(&t[1], NULL, ipc_client, st)) {
+			report(st, "pthread_create failed");
+			_exit(1);
+		}
+		pthread_join(t[0], NULL);
+		pthread_join(t[1], NULL);
+		_exit(st->why[0] ? 1 : 0);
+	}
+	for (i = 0; i < IPC_CLIENTS; i++)
+		err |= child_status(st, "ipc client", pid[i]);
+	return err || st->why[0] ? -1 : 0;
+}
+
 /* ---- the run ---------------------------------------------------------- */
 
 static long vmstat(const char *name)
@@ -1134,6 +1250,7 @@ int main(int argc, char **argv)
 	const char *dbg = getenv("CTXKIT_DEBUG");
 	bool debug = dbg && !strcmp(dbg, "1");
 	int nsnap = debug ? 1 : 3, nckpt = debug ? 1 : 2, nhog = 1, nshare = 1;
+	int nipc = 1;
 	size_t snap_pages = debug ? 128 : 256, ckpt_pages = debug ? 128 : 256;
 	size_t hog_pages = debug ? 1024 : 2048, share_pages = debug ? 256 : 512;
 	long free0, free1, free_tol, cg_tol, cur = 0, peak, swap_peak, ooms;
@@ -1195,7 +1312,8 @@ int main(int argc, char **argv)
 	 */
 	ws_pages = nsnap * 2 * (snap_pages + DATA_PAGES) +
 		   nckpt * 5 * ckpt_pages + nhog * hog_pages +
-		   nshare * (share_pages + SHARE_SMALL);
+		   nshare * (share_pages + SHARE_SMALL) +
+		   nipc * (IPC_SERVERS + 4 * IPC_CLIENTS) * IPC_PAGES;
 	max_pages = ws_pages * 3 / 4;
 
 	/* The baseline: swap off and its RAM disk empty, caches dropped. */
@@ -1244,6 +1362,10 @@ int main(int argc, char **argv)
 	for (i = 0; i < nshare; i++, nw++) {
 		sh->w[nw] = (struct stats){ .kind = SHARE, .idx = i };
 		pids[nw] = spawn(path, share_worker, &sh->w[nw], share_pages);
+	}
+	for (i = 0; i < nipc; i++, nw++) {
+		sh->w[nw] = (struct stats){ .kind = IPC, .idx = i };
+		pids[nw] = spawn(path, ipc_worker, &sh->w[nw], 0);
 	}
 
 	/* Run; a worker that fails early stops the others. */
@@ -1372,14 +1494,16 @@ int main(int argc, char **argv)
 		tot.hog_passes += w->hog_passes;
 		tot.share_rounds += w->share_rounds;
 		tot.share_regions += w->share_regions;
+		tot.ipc_msgs += w->ipc_msgs;
 	}
-	if (!nfails && (!tot.rb_verified || !tot.chains || !tot.share_rounds))
+	if (!nfails && (!tot.rb_verified || !tot.chains || !tot.share_rounds ||
+			!tot.ipc_msgs))
 		check_failed("nothing verified: %lu rollbacks, %lu chains, "
-			     "%lu sfork rounds", tot.rb_verified, tot.chains,
-			     tot.share_rounds);
+			     "%lu sfork rounds, %lu messages", tot.rb_verified,
+			     tot.chains, tot.share_rounds, tot.ipc_msgs);
 
 	printf("ctxstress: %.0f s, %d workers (%d snap, %d ckpt, %d hog, "
-	       "%d share)%s\n", t0, nw, nsnap, nckpt, nhog, nshare,
+	       "%d share, %d ipc)%s\n", t0, nw, nsnap, nckpt, nhog, nshare, nipc,
 	       debug ? ", debug sizes" : "");
 	printf("memcg: max %lu MiB for a ~%lu MiB working set, peak %ld MiB\n",
 	       MIB(max_pages), MIB(ws_pages), peak >> 20);
@@ -1395,6 +1519,8 @@ int main(int argc, char **argv)
 	       tot.writes, tot.forks, tot.pageouts, sh->compactions);
 	printf("sfork: rounds %lu, small regions %lu\n", tot.share_rounds,
 	       tot.share_regions);
+	printf("ipc: messages %lu, each checked on both sides\n",
+	       tot.ipc_msgs);
 	printf("verified: rollbacks %lu, chains %lu, hog passes %lu\n",
 	       tot.rb_verified, tot.chains, tot.hog_passes);
 	printf("free pages: %ld before, %ld after (tolerance %ld)\n", free0,

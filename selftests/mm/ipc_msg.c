@@ -1,0 +1,652 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * ipc_send()/ipc_recv()/ipc_reply(): synchronous messages between
+ * processes (ipc/ipc_msg.c).
+ *
+ * Every case runs real processes and threads against each other and
+ * checks what arrived byte for byte with memcmp(), against patterns the
+ * other side wrote.  Where a case needs "the peer is now blocked in the
+ * call", it reads that from /proc/TID/syscall, not from a sleep.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <sched.h>
+#include <stdint.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <linux/ipc_msg.h>
+
+#include "mm_util.h"
+
+static void need_ipc(void)
+{
+	errno = 0;
+	if (syscall(__NR_ipc_reply, 0, NULL, 0, ~0U) == -1 && errno == ENOSYS)
+		SKIP("this kernel has no ipc_send (syscall %d)",
+		     __NR_ipc_send);
+}
+
+static long ipc_send(pid_t pid, const void *sbuf, size_t slen, void *rbuf,
+		     size_t rlen, unsigned int flags)
+{
+	return syscall(__NR_ipc_send, pid, sbuf, slen, rbuf, rlen, flags);
+}
+
+static pid_t ipc_recv(void *buf, size_t len, size_t *msg_len,
+		      unsigned int flags)
+{
+	return syscall(__NR_ipc_recv, buf, len, msg_len, flags);
+}
+
+static long ipc_reply(pid_t tid, const void *buf, size_t len,
+		      unsigned int flags)
+{
+	return syscall(__NR_ipc_reply, tid, buf, len, flags);
+}
+
+static pid_t gettid_(void)
+{
+	return syscall(SYS_gettid);
+}
+
+/* The call must fail with @err. */
+#define ASSERT_ERR(call, err) do {					\
+		long __r = (call);					\
+		if (__r != -1 || errno != (err))			\
+			FAIL("%s = %ld (%s), expected %s", #call, __r,	\
+			     __r == -1 ? strerror(errno) : "success", #err); \
+	} while (0)
+
+/*
+ * Wait until thread @tid of process @pid is asleep in system call @nr,
+ * as /proc/PID/task/TID/syscall tells.
+ */
+static void wait_in_syscall(pid_t pid, pid_t tid, int nr)
+{
+	char path[64], line[256];
+	int i;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/syscall", pid, tid);
+	for (i = 0; i < 20000; i++) {
+		FILE *f = fopen(path, "r");
+		int got = -1;
+
+		if (f) {
+			if (fgets(line, sizeof(line), f))
+				got = atoi(line);
+			fclose(f);
+		}
+		if (got == nr)
+			return;
+		usleep(1000);
+	}
+	FAIL("%d/%d never blocked in syscall %d", pid, tid, nr);
+}
+
+/* A child that runs @fn(@arg) and exits 0, or with the case's status. */
+static pid_t spawn(void (*fn)(void *), void *arg)
+{
+	pid_t pid = fork();
+
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		fn(arg);
+		_exit(0);
+	}
+	return pid;
+}
+
+static volatile sig_atomic_t signals;
+
+static void count_signal(int sig)
+{
+	signals++;
+}
+
+/* A handler without SA_RESTART, so a blocked call sees the signal. */
+static void catch(int sig)
+{
+	struct sigaction sa = { .sa_handler = count_signal };
+
+	ASSERT_OK(sigaction(sig, &sa, NULL));
+}
+
+TEST(every_errno)
+{
+	char buf[64];
+	size_t len;
+	pid_t dead;
+	int status;
+
+	need_ipc();
+	/* Unknown flags come first, before any other argument is looked at. */
+	ASSERT_ERR(ipc_send(-1, (void *)-4096L, 1, NULL, 0, 2), EINVAL);
+	ASSERT_ERR(ipc_send(getppid(), buf, 1, buf, 1, ~IPC_SEND_FLAGS), EINVAL);
+	ASSERT_ERR(ipc_recv((void *)-4096L, 1, NULL, 2), EINVAL);
+	ASSERT_ERR(ipc_reply(-1, (void *)-4096L, 1, 1), EINVAL);
+	/* No such target, or none that can receive. */
+	ASSERT_ERR(ipc_send(0, buf, 1, buf, 1, 0), EINVAL);
+	ASSERT_ERR(ipc_send(-5, buf, 1, buf, 1, 0), EINVAL);
+	dead = fork();
+	ASSERT_GE(dead, 0);
+	if (!dead)
+		_exit(0);
+	ASSERT_EQ(waitpid(dead, &status, 0), dead);
+	ASSERT_ERR(ipc_send(dead, buf, 1, buf, 1, 0), ESRCH);
+	/* Only this thread could receive it. */
+	ASSERT_ERR(ipc_send(getpid(), buf, 1, buf, 1, 0), EDEADLK);
+	/* Pointers the kernel would not touch on anyone's behalf. */
+	ASSERT_ERR(ipc_send(getppid(), (void *)-4096L, 1, buf, 1, 0), EFAULT);
+	ASSERT_ERR(ipc_send(getppid(), buf, 1, (void *)-4096L, 1, 0), EFAULT);
+	ASSERT_ERR(ipc_recv((void *)-4096L, 1, NULL, IPC_RECV_NONBLOCK), EFAULT);
+	ASSERT_ERR(ipc_reply(getppid(), (void *)-4096L, 1, 0), EFAULT);
+	/* Lengths read(2) would refuse. */
+	ASSERT_ERR(ipc_send(getppid(), buf, SIZE_MAX, buf, 1, 0), EINVAL);
+	ASSERT_ERR(ipc_recv(buf, SIZE_MAX / 2, NULL, 0), EINVAL);
+	/* Nothing queued, nobody to answer. */
+	ASSERT_ERR(ipc_recv(buf, sizeof(buf), &len, IPC_RECV_NONBLOCK), EAGAIN);
+	ASSERT_ERR(ipc_reply(getppid(), buf, 1, 0), ESRCH);
+	ASSERT_ERR(ipc_reply(0, buf, 1, 0), ESRCH);
+	ASSERT_ERR(ipc_reply(dead, buf, 1, 0), ESRCH);
+}
+
+/*
+ * The seed's StuBS test: four pairs; in each, the child sends a letter
+ * and the parent replies "REPLY: " and that letter twice.
+ */
+static void stubs_child(void *arg)
+{
+	char letter = *(char *)arg, reply[32] = "";
+	long n;
+
+	n = ipc_send(getppid(), &letter, 1, reply, sizeof(reply) - 1, 0);
+	if (n != 9)
+		FAIL("%c: ipc_send = %ld (%s)", letter, n, strerror(errno));
+	if (reply[7] != letter || reply[8] != letter ||
+	    memcmp(reply, "REPLY: ", 7))
+		FAIL("%c: got \"%s\"", letter, reply);
+}
+
+static void stubs_pair(void *arg)
+{
+	char reply[10], msg = 0;
+	size_t len = 0;
+	pid_t child, from;
+
+	child = spawn(stubs_child, arg);
+	from = ipc_recv(&msg, 1, &len, 0);
+	ASSERT_EQ(from, child);
+	ASSERT_EQ(len, 1);
+	ASSERT_EQ(msg, *(char *)arg);
+	snprintf(reply, sizeof(reply), "REPLY: %c%c", msg, msg);
+	ASSERT_EQ(ipc_reply(from, reply, 9, 0), 0);
+	reap(child);
+}
+
+TEST(seed_four_pairs_reply_two_equal_letters)
+{
+	static char letters[4] = { 'A', 'B', 'C', 'D' };
+	pid_t pairs[4];
+	int i;
+
+	need_ipc();
+	for (i = 0; i < 4; i++)
+		pairs[i] = spawn(stubs_pair, &letters[i]);
+	for (i = 0; i < 4; i++)
+		reap(pairs[i]);
+}
+
+/* Lengths: both sides get the full length, and only what fits is stored. */
+static void lengths_child(void *arg)
+{
+	char msg[100], reply[64];
+
+	fill(msg, sizeof(msg), 1);
+	memset(reply, 0x5a, sizeof(reply));
+	ASSERT_EQ(ipc_send(getppid(), msg, sizeof(msg), reply, 20, 0), 50);
+	for (int i = 0; i < 20; i++)
+		ASSERT_EQ(reply[i], (char)(i + 1));
+	for (int i = 20; i < 64; i++)
+		ASSERT_EQ(reply[i], 0x5a);
+	/* A message of nothing, and a reply of nothing. */
+	ASSERT_EQ(ipc_send(getppid(), NULL, 0, NULL, 0, 0), 0);
+}
+
+TEST(lengths_truncate_and_report_the_full_size)
+{
+	char want[100], buf[64], reply[50];
+	size_t len;
+	pid_t child;
+
+	need_ipc();
+	child = spawn(lengths_child, NULL);
+	fill(want, sizeof(want), 1);
+	memset(buf, 0, sizeof(buf));
+	ASSERT_EQ(ipc_recv(buf, 10, &len, 0), child);
+	ASSERT_EQ(len, 100);
+	ASSERT_EQ(memcmp(buf, want, 10), 0);
+	ASSERT_EQ(buf[10], 0);
+	for (int i = 0; i < 50; i++)
+		reply[i] = i + 1;
+	ASSERT_EQ(ipc_reply(child, reply, sizeof(reply), 0), 0);
+	/* Not twice. */
+	ASSERT_ERR(ipc_reply(child, reply, sizeof(reply), 0), ESRCH);
+	/* msg_len may be NULL. */
+	ASSERT_EQ(ipc_recv(buf, sizeof(buf), NULL, 0), child);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	reap(child);
+}
+
+/* Big and unaligned, both ways, byte for byte. */
+#define BIG	(8UL << 20)
+
+static void big_child(void *arg)
+{
+	size_t off = (size_t)arg;
+	char *s = map_anon(BIG + PAGE), *r = map_anon(BIG + PAGE);
+
+	fill(s, BIG + PAGE, 7);
+	ASSERT_EQ(ipc_send(getppid(), s + off, BIG - 3, r + 5, BIG, 0),
+		  (long)BIG - 1);
+	fill(s, BIG + PAGE, 8);
+	if (memcmp(r + 5, s + 3, BIG - 1))
+		FAIL("the reply differs");
+}
+
+TEST(big_unaligned_messages_arrive_byte_for_byte)
+{
+	char *buf = map_anon(BIG + PAGE), *want = map_anon(BIG + PAGE);
+	size_t offs[] = { 0, 1, PAGE - 1, 123 }, len;
+	unsigned int i;
+	pid_t child;
+
+	need_ipc();
+	for (i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		child = spawn(big_child, (void *)offs[i]);
+		memset(buf, 0, BIG + PAGE);
+		ASSERT_EQ(ipc_recv(buf + 11, BIG, &len, 0), child);
+		ASSERT_EQ(len, BIG - 3);
+		fill(want, BIG + PAGE, 7);
+		if (memcmp(buf + 11, want + offs[i], BIG - 3))
+			FAIL("offset %zu: the message differs", offs[i]);
+		fill(want, BIG + PAGE, 8);
+		ASSERT_EQ(ipc_reply(child, want + 3, BIG - 1, 0), 0);
+		reap(child);
+	}
+}
+
+/*
+ * A pool of receiving threads in one process, and clients whose every
+ * thread sends: each reply must reach the exact thread that sent.
+ */
+#define POOL		4
+#define CLIENTS		3
+#define CTHREADS	3
+#define ROUNDS		200
+
+static void *pool_thread(void *arg)
+{
+	long *served = arg;
+	pid_t tid[2];
+	size_t len;
+	pid_t from;
+
+	for (;;) {
+		from = ipc_recv(tid, sizeof(tid), &len, 0);
+		if (from < 0)
+			FAIL("ipc_recv: %s", strerror(errno));
+		if (len != sizeof(tid) || tid[0] != from)
+			FAIL("from %d: a message from %d", from, tid[0]);
+		tid[1] = tid[0] ^ 0x5a5a;
+		/* Counted before the sender can return. */
+		__atomic_add_fetch(served, 1, __ATOMIC_RELAXED);
+		if (ipc_reply(from, tid, sizeof(tid), 0))
+			FAIL("ipc_reply %d: %s", from, strerror(errno));
+	}
+	return NULL;
+}
+
+static void *client_thread(void *arg)
+{
+	pid_t server = (pid_t)(long)arg, msg[2], reply[2];
+	int i;
+
+	for (i = 0; i < ROUNDS; i++) {
+		msg[0] = gettid_();
+		msg[1] = i;
+		if (ipc_send(server, msg, sizeof(msg), reply, sizeof(reply),
+			     0) != sizeof(reply))
+			FAIL("ipc_send: %s", strerror(errno));
+		if (reply[0] != msg[0] || reply[1] != (msg[0] ^ 0x5a5a))
+			FAIL("thread %d got the reply for %d", msg[0],
+			     reply[0]);
+	}
+	return NULL;
+}
+
+static void client(void *arg)
+{
+	pthread_t t[CTHREADS];
+	int i;
+
+	for (i = 0; i < CTHREADS; i++)
+		ASSERT_OK(pthread_create(&t[i], NULL, client_thread, arg));
+	for (i = 0; i < CTHREADS; i++)
+		ASSERT_OK(pthread_join(t[i], NULL));
+}
+
+TEST(a_thread_pool_serves_threaded_clients)
+{
+	pthread_t t[POOL];
+	pid_t c[CLIENTS];
+	long served = 0;
+	int i;
+
+	need_ipc();
+	for (i = 0; i < POOL; i++)
+		ASSERT_OK(pthread_create(&t[i], NULL, pool_thread, &served));
+	for (i = 0; i < CLIENTS; i++)
+		c[i] = spawn(client, (void *)(long)getpid());
+	for (i = 0; i < CLIENTS; i++)
+		reap(c[i]);
+	ASSERT_EQ(served, CLIENTS * CTHREADS * ROUNDS);
+}
+
+/* A thread may send to its own process if another thread receives. */
+static void *echo_once(void *arg)
+{
+	char buf[16];
+	pid_t from;
+
+	from = ipc_recv(buf, sizeof(buf), NULL, 0);
+	ASSERT_EQ(from, *(pid_t *)arg);
+	ASSERT_EQ(ipc_reply(from, buf, 5, 0), 0);
+	return NULL;
+}
+
+TEST(a_thread_sends_to_its_own_process)
+{
+	char reply[16] = "";
+	pid_t me = gettid_();
+	pthread_t t;
+
+	need_ipc();
+	ASSERT_OK(pthread_create(&t, NULL, echo_once, &me));
+	ASSERT_EQ(ipc_send(getpid(), "hello", 5, reply, sizeof(reply), 0), 5);
+	ASSERT_EQ(memcmp(reply, "hello", 5), 0);
+	ASSERT_OK(pthread_join(t, NULL));
+}
+
+/*
+ * A signal while the message waits in the queue withdraws it: -EINTR,
+ * and the receiver never sees it.
+ */
+static void sends_until_signalled(void *arg)
+{
+	int *withdrawn = arg;
+	char reply[8];
+
+	catch(SIGUSR1);
+	ASSERT_ERR(ipc_send(getppid(), "lost", 4, reply, sizeof(reply), 0),
+		   EINTR);
+	ASSERT_EQ(signals, 1);
+	ASSERT_EQ(write(withdrawn[1], "", 1), 1);
+	/* Then a message that does arrive. */
+	ASSERT_EQ(ipc_send(getppid(), "kept", 4, reply, sizeof(reply), 0), 2);
+}
+
+TEST(a_signal_withdraws_a_queued_message)
+{
+	int withdrawn[2];
+	char buf[8] = "";
+	pid_t child;
+	size_t len;
+
+	need_ipc();
+	ASSERT_OK(pipe(withdrawn));
+	child = spawn(sends_until_signalled, withdrawn);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	ASSERT_OK(kill(child, SIGUSR1));
+	/* Not before: a receive may take the message before the signal. */
+	ASSERT_EQ(read(withdrawn[0], buf, 1), 1);
+	ASSERT_EQ(ipc_recv(buf, sizeof(buf), &len, 0), child);
+	ASSERT_EQ(memcmp(buf, "kept", 4), 0);
+	ASSERT_EQ(ipc_reply(child, "ok", 2, 0), 0);
+	reap(child);
+	ASSERT_ERR(ipc_recv(buf, sizeof(buf), &len, IPC_RECV_NONBLOCK), EAGAIN);
+}
+
+/*
+ * Once a message was received, a signal that is not fatal does not end
+ * the wait (the message was delivered, so -EINTR would be a lie); a
+ * fatal one does, and the reply then finds nobody.
+ */
+static void sends_through_a_signal(void *arg)
+{
+	char reply[8] = "";
+
+	catch(SIGUSR1);
+	ASSERT_EQ(ipc_send(getppid(), "m", 1, reply, sizeof(reply), 0), 3);
+	ASSERT_EQ(memcmp(reply, "yes", 3), 0);
+	ASSERT_EQ(signals, 1);
+}
+
+static void sends_forever(void *arg)
+{
+	char reply[8];
+
+	ipc_send(getppid(), "m", 1, reply, sizeof(reply), 0);
+	_exit(3);
+}
+
+TEST(after_receipt_only_a_fatal_signal_ends_the_wait)
+{
+	char buf[8];
+	pid_t child;
+	int status;
+
+	need_ipc();
+	child = spawn(sends_through_a_signal, NULL);
+	ASSERT_EQ(ipc_recv(buf, sizeof(buf), NULL, 0), child);
+	ASSERT_OK(kill(child, SIGUSR1));
+	usleep(100000);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	ASSERT_EQ(ipc_reply(child, "yes", 3, 0), 0);
+	reap(child);
+
+	child = spawn(sends_forever, NULL);
+	ASSERT_EQ(ipc_recv(buf, sizeof(buf), NULL, 0), child);
+	ASSERT_OK(kill(child, SIGKILL));
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ASSERT_ERR(ipc_reply(child, "late", 4, 0), ESRCH);
+}
+
+/*
+ * A receiver that exits wakes its senders: -ESRCH if the message was
+ * never taken, -ECONNRESET if it was taken and not answered.
+ */
+struct exit_case {
+	pid_t server;
+	int err;
+};
+
+static void sends_to_a_dying_server(void *arg)
+{
+	struct exit_case *c = arg;
+	char reply[8];
+
+	ASSERT_ERR(ipc_send(c->server, "m", 1, reply, sizeof(reply), 0),
+		   c->err);
+}
+
+static void serves_once_then_exits(void *arg)
+{
+	char buf[8];
+
+	if (*(int *)arg == ECONNRESET)
+		ASSERT_GE(ipc_recv(buf, sizeof(buf), NULL, 0), 0);
+	else
+		pause();
+}
+
+TEST(a_receiver_that_exits_wakes_its_senders)
+{
+	int errs[] = { ESRCH, ECONNRESET };
+	struct exit_case c;
+	unsigned int i;
+	pid_t sender;
+
+	need_ipc();
+	for (i = 0; i < 2; i++) {
+		c.err = errs[i];
+		c.server = spawn(serves_once_then_exits, &errs[i]);
+		sender = spawn(sends_to_a_dying_server, &c);
+		if (c.err == ECONNRESET) {
+			reap(c.server);
+		} else {
+			/* Queued, before the server dies. */
+			wait_in_syscall(sender, sender, __NR_ipc_send);
+			ASSERT_OK(kill(c.server, SIGKILL));
+			waitpid(c.server, NULL, 0);
+		}
+		reap(sender);
+	}
+}
+
+/*
+ * A receive buffer that faults fails the receiver with -EFAULT and leaves
+ * the message queued, whole, for the next receive.  A send buffer that
+ * faults fails only its sender, and the receiver gets the next message.
+ */
+static void sends_bad_then_good(void *arg)
+{
+	char *hole = map_anon(2 * PAGE), good[PAGE + 10], reply[4];
+
+	ASSERT_OK(munmap(hole + PAGE, PAGE));
+	ASSERT_ERR(ipc_send(getppid(), hole, 2 * PAGE, reply, 4, 0), EFAULT);
+	fill(good, sizeof(good), 3);
+	ASSERT_EQ(ipc_send(getppid(), good, sizeof(good), reply, 4, 0), 0);
+	/* A reply buffer that faults fails the sender, not the replier. */
+	ASSERT_ERR(ipc_send(getppid(), good, 1, hole + PAGE, 4, 0), EFAULT);
+}
+
+TEST(a_faulting_buffer_fails_only_its_owner)
+{
+	char *hole = map_anon(2 * PAGE), want[PAGE + 10];
+	pid_t child;
+	size_t len;
+
+	need_ipc();
+	ASSERT_OK(munmap(hole + PAGE, PAGE));
+	child = spawn(sends_bad_then_good, NULL);
+	/* The first message fails its sender as the receiver copies it... */
+	wait_in_syscall(child, child, __NR_ipc_send);
+	memset(hole, 0, PAGE);
+	len = 0;
+	ASSERT_ERR(ipc_recv(hole, 2 * PAGE, &len, 0), EFAULT);
+	/* ...this one fails the receiver, and stays queued. */
+	fill(want, sizeof(want), 3);
+	ASSERT_EQ(len, sizeof(want));
+	ASSERT_EQ(ipc_recv(want, sizeof(want), &len, 0), child);
+	fill(hole, PAGE, 3);
+	ASSERT_EQ(memcmp(want, hole, PAGE), 0);
+	/* A reply from a buffer that faults can be tried again. */
+	ASSERT_ERR(ipc_reply(child, hole + PAGE - 2, 4, 0), EFAULT);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	ASSERT_EQ(ipc_recv(want, 1, &len, 0), child);
+	ASSERT_EQ(ipc_reply(child, "abcd", 4, 0), 0);
+	reap(child);
+}
+
+/* Sending needs what kill() needs. */
+static void sends_as_nobody(void *arg)
+{
+	char reply[4];
+	pid_t root = *(pid_t *)arg;
+
+	ASSERT_OK(setresuid(65534, 65534, 65534));
+	ASSERT_ERR(ipc_send(root, "m", 1, reply, 4, 0), EPERM);
+	ASSERT_ERR(kill(root, 0), EPERM);
+	ASSERT_EQ(ipc_send(getppid(), "m", 1, reply, 4, 0), 0);
+}
+
+static void nobody_server(void *arg)
+{
+	char buf[4];
+	pid_t root = getppid(), from, child;
+
+	ASSERT_OK(setresuid(65534, 65534, 65534));
+	child = spawn(sends_as_nobody, &root);
+	from = ipc_recv(buf, sizeof(buf), NULL, 0);
+	ASSERT_EQ(from, child);
+	ASSERT_EQ(ipc_reply(from, NULL, 0, 0), 0);
+	reap(child);
+}
+
+TEST(sending_needs_the_rights_of_kill)
+{
+	need_ipc();
+	if (geteuid())
+		SKIP("needs root to change uid");
+	reap(spawn(nobody_server, NULL));
+}
+
+/*
+ * pids are the caller's: a receiver that could not name the sender, in
+ * a PID namespace that does not hold it, is refused with -EXDEV; one in
+ * an outer namespace gets the sender's id there.
+ */
+static void inner_sender(void *arg)
+{
+	char reply[4];
+
+	ASSERT_EQ(getpid(), 2);
+	/* The outer receiver's pid is not visible here; use the inner one. */
+	ASSERT_EQ(ipc_send(1, "in", 2, reply, 4, 0), 0);
+}
+
+struct ns_case {
+	pid_t outer;
+	int done[2];	/* a pipe: inner_init has checked its side */
+};
+
+static void inner_init(void *arg)
+{
+	struct ns_case *c = arg;
+	char buf[4];
+	pid_t child;
+
+	ASSERT_EQ(getpid(), 1);
+	/* The outer process is nobody here. */
+	ASSERT_ERR(ipc_send(c->outer, "x", 1, buf, 4, 0), ESRCH);
+	child = spawn(inner_sender, NULL);
+	ASSERT_EQ(ipc_recv(buf, sizeof(buf), NULL, 0), 2);
+	ASSERT_EQ(ipc_reply(2, NULL, 0, 0), 0);
+	reap(child);
+	ASSERT_EQ(write(c->done[1], "", 1), 1);
+	pause();
+}
+
+TEST(pids_are_in_the_callers_namespace)
+{
+	struct ns_case c = { .outer = getpid() };
+	char reply[4];
+	pid_t child;
+	int status;
+
+	need_ipc();
+	ASSERT_OK(pipe(c.done));
+	if (unshare(CLONE_NEWPID))
+		SKIP("unshare(CLONE_NEWPID): %s", strerror(errno));
+	child = spawn(inner_init, &c);
+	ASSERT_EQ(read(c.done[0], reply, 1), 1);
+	/* inner_init could not name this process: refused before queueing. */
+	ASSERT_ERR(ipc_send(child, "x", 1, reply, 4, 0), EXDEV);
+	ASSERT_OK(kill(child, SIGKILL));
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+TEST_MAIN()
