@@ -39,11 +39,11 @@ LDLIBS := -static -lbpf -lelf -lz -lzstd
 # One tool is bpf/NAME.bpf.c + tools/NAME.c + bpf/NAME.h (libbpf-tools).
 TOOLS := cowstat ctxtop
 # Plain static programs: the demo workload.
-DEMOS := ctxdemo
+DEMOS := ctxdemo stubs
 # tools/bench/NAME.c
 BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
-SYSCALL_BENCHES := mmbench cpbench sforkbench
+SYSCALL_BENCHES := mmbench cpbench sforkbench ipcbench
 # tools/NAME.c without BPF: tools for the kernel features' files.
 SYSCALL_TOOLS := cpinspect cprestore
 # tools/fuzz/NAME.c and tools/stress/NAME.c: run in the guest, against the

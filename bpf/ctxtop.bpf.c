@@ -91,6 +91,19 @@ struct {
 	__type(value, struct brk_start);
 } brk_starts SEC(".maps");
 
+/* An ipc_send() waiting for its reply, by the sending thread's id. */
+struct ipc_start {
+	u64 ts;
+	u32 tgid;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, MAX_THREADS);
+	__type(key, u32);
+	__type(value, struct ipc_start);
+} ipc_starts SEC(".maps");
+
 /* Should the current task be counted?  If so, its tgid as we report it. */
 static __always_inline bool want(u32 *tgid)
 {
@@ -407,6 +420,68 @@ int BPF_PROG(sfork_share, unsigned long address, unsigned int installed,
 
 	if (want(&tgid))
 		count2(tgid, CTR_SF_SHARE, 1, CTR_SF_INSTALLED, installed);
+	return 0;
+}
+
+/*
+ * ipc.  A message counts against its sender, its receipt (and what it
+ * copied or mapped) against the receiver, a reply against the replier;
+ * the round trip, from the send to the reply that wakes the sender,
+ * against the sender.  The events carry thread ids of the initial PID
+ * namespace, as bpf_get_current_pid_tgid() does.
+ */
+SEC("tp_btf/ipc_send")
+int BPF_PROG(ipc_send, pid_t to, size_t len, unsigned int flags)
+{
+	u32 tid = (u32)bpf_get_current_pid_tgid();
+	struct ipc_start s;
+
+	if (!want(&s.tgid))
+		return 0;
+	count(s.tgid, CTR_IPC_SEND, 1);
+	s.ts = bpf_ktime_get_ns();
+	bpf_map_update_elem(&ipc_starts, &tid, &s, BPF_ANY);
+	return 0;
+}
+
+SEC("tp_btf/ipc_recv")
+int BPF_PROG(ipc_recv, pid_t from, size_t len, size_t copied,
+	     unsigned long cow_pages)
+{
+	u32 tgid;
+
+	if (!want(&tgid))
+		return 0;
+	count2(tgid, CTR_IPC_RECV, 1, CTR_IPC_COPIED, copied);
+	count(tgid, CTR_IPC_COW, cow_pages);
+	return 0;
+}
+
+SEC("tp_btf/ipc_reply")
+int BPF_PROG(ipc_reply, pid_t to, size_t len)
+{
+	struct ipc_start *s;
+	struct proc_stat *p;
+	struct ctx_stat *t;
+	u32 tid = to, zero = 0, slot, tgid;
+
+	if (want(&tgid))
+		count(tgid, CTR_IPC_REPLY, 1);
+	/* The sender was wanted when it sent, or it is not in the map. */
+	s = bpf_map_lookup_elem(&ipc_starts, &tid);
+	if (!s)
+		return 0;
+	slot = log2l(bpf_ktime_get_ns() - s->ts);
+	if (slot >= MAX_SLOTS)
+		slot = MAX_SLOTS - 1;
+	t = bpf_map_lookup_elem(&totals, &zero);
+	if (t)
+		t->rtt[slot]++;
+	/* Its row exists: ipc_send counted it. */
+	p = bpf_map_lookup_elem(&procs, &s->tgid);
+	if (p)
+		__sync_fetch_and_add(&p->s.rtt[slot], 1);
+	bpf_map_delete_elem(&ipc_starts, &tid);
 	return 0;
 }
 

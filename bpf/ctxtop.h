@@ -34,12 +34,18 @@ enum ctr {
 	CTR_SF_POPULATED,	/*   ... pages populated up front */
 	CTR_SF_SHARE,		/* first touches of a lazy region's page */
 	CTR_SF_INSTALLED,	/*   ... and the other sharers mapped into */
+	CTR_IPC_SEND,		/* ipc_send() messages queued, by the sender */
+	CTR_IPC_RECV,		/* messages received, by the receiver */
+	CTR_IPC_COPIED,		/*   ... bytes of them copied */
+	CTR_IPC_COW,		/*   ... pages of them mapped copy-on-write */
+	CTR_IPC_REPLY,		/* ipc_reply() answers, by the replier */
 	NR_CTRS,
 };
 
 struct ctx_stat {
 	__u64 ctr[NR_CTRS];
 	__u64 lat[MAX_SLOTS];	/* fault latency histogram, ns */
+	__u64 rtt[MAX_SLOTS];	/* ipc_send() to its reply, ns, by the sender */
 };
 
 /* Per-process value of the procs map, keyed by tgid. */

@@ -68,6 +68,9 @@ const char argp_program_doc[] =
 "View 'share' (sfork): SFORK regions created, SFPOP pages they populated,\n"
 "SHR/s first touches of lazy regions' pages, INST/s pages those touches\n"
 "mapped in the other sharers.\n"
+"View 'ipc' (ipc_send): SEND/s messages sent/s, RTT50 and RTT99 round trip\n"
+"from a send to its reply, RECV/s messages received/s, RPLY/s replies/s,\n"
+"CPYB/s bytes of messages copied/s, COWPG/s pages mapped copy-on-write/s.\n"
 "Counts are per interval.  A column whose kernel hook is missing shows\n"
 "'-', and the header says why.\n"
 "\n"
@@ -83,7 +86,7 @@ static const struct argp_option opts[] = {
 	{ "batch", 'b', NULL, 0, "Batch mode: plain text, no terminal control", 0 },
 	{ "pid", 'p', "PID", 0, "Only this process", 0 },
 	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
-	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap, share", 0 },
+	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap, share, ipc", 0 },
 	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s, DIRTY/s)", 0 },
 	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
@@ -151,13 +154,14 @@ static struct ctxtop_hooks hooks;
 
 /* ---- columns --------------------------------------------------------- */
 
-enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT };
+enum col_kind { COL_PID, COL_COMM, COL_RATE, COL_COUNT, COL_LAT, COL_RTT };
 
 /* Views: sets of columns that each fit 80 columns. */
-enum view { V_FAULTS = 1, V_SNAP = 2, V_SHARE = 4, V_ALL = 7 };
-static const char *const view_names[] = { "faults", "snap", "share" };
-static const char *const view_sort[] = { "FLT/s", "DIRTY/s", "INST/s" };
-#define NR_VIEWS	3
+enum view { V_FAULTS = 1, V_SNAP = 2, V_SHARE = 4, V_IPC = 8, V_ALL = 15 };
+static const char *const view_names[] = { "faults", "snap", "share", "ipc" };
+static const char *const view_sort[] = { "FLT/s", "DIRTY/s", "INST/s",
+					 "SEND/s" };
+#define NR_VIEWS	4
 static int view = V_FAULTS;
 
 /* A new column is one line here. */
@@ -165,7 +169,7 @@ static const struct column {
 	const char *name;
 	int width;
 	enum col_kind kind;
-	int arg;		/* counter, or percentile for COL_LAT */
+	int arg;		/* counter, or percentile for COL_LAT/RTT */
 	enum feature needs;
 	int views;
 } columns[] = {
@@ -192,6 +196,13 @@ static const struct column {
 	{ "SFPOP",	7,  COL_COUNT, CTR_SF_POPULATED, F_SFORK,     V_SHARE },
 	{ "SHR/s",	7,  COL_RATE,  CTR_SF_SHARE,	 F_SFORK,     V_SHARE },
 	{ "INST/s",	7,  COL_RATE,  CTR_SF_INSTALLED, F_SFORK,     V_SHARE },
+	{ "SEND/s",	7,  COL_RATE,  CTR_IPC_SEND,	 F_IPC,	      V_IPC },
+	{ "RTT50",	6,  COL_RTT,   50,		 F_IPC,	      V_IPC },
+	{ "RTT99",	6,  COL_RTT,   99,		 F_IPC,	      V_IPC },
+	{ "RECV/s",	7,  COL_RATE,  CTR_IPC_RECV,	 F_IPC,	      V_IPC },
+	{ "RPLY/s",	7,  COL_RATE,  CTR_IPC_REPLY,	 F_IPC,	      V_IPC },
+	{ "CPYB/s",	7,  COL_RATE,  CTR_IPC_COPIED,	 F_IPC,	      V_IPC },
+	{ "COWPG/s",	7,  COL_RATE,  CTR_IPC_COW,	 F_IPC,	      V_IPC },
 };
 #define NR_COLUMNS	((int)(sizeof(columns) / sizeof(columns[0])))
 
@@ -239,6 +250,8 @@ static double col_value(const struct column *c, const struct row *r)
 		return r->st.s.ctr[c->arg];
 	case COL_LAT:
 		return hist_percentile(r->st.s.lat, c->arg);
+	case COL_RTT:
+		return hist_percentile(r->st.s.rtt, c->arg);
 	}
 	return 0;
 }
@@ -286,6 +299,7 @@ static void fmt_cell(char *buf, size_t len, const struct column *c,
 		snprintf(buf, len, "%.*s", c->width, r->st.comm);
 		break;
 	case COL_LAT:
+	case COL_RTT:
 		fmt_ns(buf, len, col_value(c, r));
 		break;
 	default:
@@ -400,8 +414,10 @@ static int read_totals(int fd, struct ctx_stat *sum)
 	for (cpu = 0; cpu < ncpus; cpu++) {
 		for (i = 0; i < NR_CTRS; i++)
 			sum->ctr[i] += percpu[cpu].ctr[i];
-		for (i = 0; i < MAX_SLOTS; i++)
+		for (i = 0; i < MAX_SLOTS; i++) {
 			sum->lat[i] += percpu[cpu].lat[i];
+			sum->rtt[i] += percpu[cpu].rtt[i];
+		}
 	}
 	free(percpu);
 	return 0;
@@ -472,8 +488,10 @@ static int draw_header(const struct out *o, const struct sample *a,
 	double cpu;
 	int i, y = 0;
 
-	for (i = 0; i < MAX_SLOTS; i++)
+	for (i = 0; i < MAX_SLOTS; i++) {
 		d.lat[i] = b->total.lat[i] - a->total.lat[i];
+		d.rtt[i] = b->total.rtt[i] - a->total.rtt[i];
+	}
 	strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&now));
 	fmt_num(flt, sizeof(flt), rate(a, b, CTR_FAULTS));
 	fmt_num(cow, sizeof(cow), rate(a, b, CTR_COW));
@@ -512,6 +530,16 @@ static int draw_header(const struct out *o, const struct sample *a,
 			delta(a, b, CTR_SF_CREATE),
 			delta(a, b, CTR_SF_POPULATED),
 			dirty, rst);
+	} else if (view == V_IPC) {
+		fmt_ns(p50, sizeof(p50), hist_percentile(d.rtt, 50));
+		fmt_ns(p99, sizeof(p99), hist_percentile(d.rtt, 99));
+		fmt_num(dirty, sizeof(dirty), rate(a, b, CTR_IPC_COPIED));
+		fmt_num(rst, sizeof(rst), rate(a, b, CTR_IPC_COW));
+		o->line(y++, "ipc: sent %llu  replied %llu  rtt p50 %s p99 %s  "
+			"copied %sB/s  cow %s pages/s",
+			delta(a, b, CTR_IPC_SEND),
+			delta(a, b, CTR_IPC_REPLY),
+			p50, p99, dirty, rst);
 	}
 	for (i = 0; i < NR_FEATURES; i++) {
 		size_t len = strlen(unavail);
@@ -720,7 +748,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < NR_VIEWS && strcmp(env.view, view_names[i]); i++)
 		;
 	if (i == NR_VIEWS) {
-		fprintf(stderr, "ctxtop: no view %s (faults, snap, share)\n",
+		fprintf(stderr, "ctxtop: no view %s (faults, snap, share, ipc)\n",
 			env.view);
 		return 1;
 	}

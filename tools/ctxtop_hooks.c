@@ -16,6 +16,7 @@ const char *const feature_names[NR_FEATURES] = {
 	[F_MMCONTEXT]	= "mmcontext",
 	[F_CP_RANGE]	= "cp_range",
 	[F_SFORK]	= "sfork",
+	[F_IPC]		= "ipc",
 	[F_FILE]	= "shared-file",
 };
 
@@ -45,6 +46,9 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		{ "sfork_create", F_SFORK },
 		{ "sfork_populate", F_SFORK },
 		{ "sfork_share", F_SFORK },
+		{ "ipc_send", F_IPC },
+		{ "ipc_recv", F_IPC },
+		{ "ipc_reply", F_IPC },
 	};
 	struct bpf_program *tp_progs[] = {
 		obj->progs.cow_copy, obj->progs.anon_alloc,
@@ -52,7 +56,8 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		obj->progs.mmcontext_save, obj->progs.mmcontext_dirty,
 		obj->progs.mmcontext_rollback, obj->progs.cp_range,
 		obj->progs.sfork_create, obj->progs.sfork_populate,
-		obj->progs.sfork_share,
+		obj->progs.sfork_share, obj->progs.ipc_send,
+		obj->progs.ipc_recv, obj->progs.ipc_reply,
 	};
 	size_t i;
 

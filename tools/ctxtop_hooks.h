@@ -7,7 +7,7 @@ struct ctxtop_bpf;
 /* What ctxtop can count, each needing its own kernel hook. */
 enum feature {
 	F_FAULTS, F_LATENCY, F_COW, F_ANON, F_STACK, F_BRK, F_FILE,
-	F_MMCONTEXT, F_CP_RANGE, F_SFORK,
+	F_MMCONTEXT, F_CP_RANGE, F_SFORK, F_IPC,
 	NR_FEATURES,
 };
 

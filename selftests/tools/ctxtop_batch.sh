@@ -4,7 +4,8 @@
 # ctxtop_batch.sh - ctxtop -b watching ctxdemo: the output parses, fits 80
 # columns, shows the demo's processes, and every counter column is live;
 # the same for the snapshot view (-V snap) and the demo's mmcontext user,
-# and for the share view (-V share) and its sfork user.
+# for the share view (-V share) and its sfork user, and for the ipc view
+# (-V ipc) and its client and server.
 out=/tmp/ctxtop_batch.$$
 . "$(dirname "$0")/tap.inc"
 
@@ -18,6 +19,8 @@ ctxtop -b -V snap -r 200 1 3 >"$out.snap" 2>&1
 snap_rc=$?
 ctxtop -b -V share -r 200 1 3 >"$out.share" 2>&1
 share_rc=$?
+ctxtop -b -V ipc -r 200 1 3 >"$out.ipc" 2>&1
+ipc_rc=$?
 kill $demo
 wait $demo
 result $rc ctxtop_batch_runs "ctxtop -b exited with $rc"
@@ -117,5 +120,32 @@ fi
 result $ok ctxtop_batch_share_view \
 	"rc $share_rc, $long lines over 80; ctxdemo-shr SFORK SFPOP SHR/s INST/s: ${share:-no row}"
 
-[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows" "$out.snap" "$out.share"
+# The ipc view: PID COMM SEND/s RTT50 RTT99 RECV/s RPLY/s CPYB/s COWPG/s.
+# The demo's client (ctxdemo-icl) sends 3000-byte messages to its server
+# (ctxdemo-ipc), which answers each: the client's row has sends and round
+# trips, the server's receives, replies and 3000 bytes copied a message.
+long=$(awk 'length($0) > 80' "$out.ipc" | wc -l)
+ipc=$(awk "$NUM"'
+	/^ *PID COMM/ { c = s = ""; inrows = 1; next }
+	/^$/ { inrows = 0; next }
+	inrows && $2 == "ctxdemo-icl" && NF == 9 && num($3) > 0 && $4 != "-" {
+		c = num($3)
+	}
+	inrows && $2 == "ctxdemo-ipc" && NF == 9 && num($6) > 0 {
+		s = num($6) " " num($7) " " num($8)
+	}
+	END { if (c != "" && s != "") print c " " s }' "$out.ipc")
+set -- $ipc
+ok=1
+if [ $ipc_rc = 0 ] && [ "$long" = 0 ] && [ $# = 4 ]; then
+	ok=0
+	for v in "$@"; do [ "$v" -gt 0 ] || ok=1; done
+	# 3000 bytes copied a message received, give or take the rounding
+	# of two rates shown to 2-3 digits
+	[ $(($4 / $2)) -ge 2400 ] && [ $(($4 / $2)) -le 3600 ] || ok=1
+fi
+result $ok ctxtop_batch_ipc_view \
+	"rc $ipc_rc, $long lines over 80; ctxdemo-icl SEND/s, ctxdemo-ipc RECV/s RPLY/s CPYB/s: ${ipc:-no rows}"
+
+[ -n "$CTXKIT_KEEP" ] || rm -f "$out" "$out.rows" "$out.snap" "$out.share" "$out.ipc"
 [ $fails -eq 0 ]

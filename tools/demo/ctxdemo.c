@@ -14,7 +14,9 @@
  *    without it);
  *  - in a fourth, sforks round after round: a lazy region whose pages its
  *    first touches map in the child, and a small populated one (skipped
- *    on a kernel without sfork).
+ *    on a kernel without sfork);
+ *  - in a fifth, receives and answers the ipc_send() messages of a child
+ *    of its own (nothing, on a kernel without ipc_send).
  *
  * USAGE: ctxdemo [SECONDS]
  */
@@ -41,6 +43,7 @@
 #define STACK_FRAMES	64	/* pages of stack each child grows */
 #define SNAP_PAGES	64	/* half present at the snapshot, half not */
 #define SHARE_PAGES	64	/* of each lazy sfork region */
+#define IPC_BYTES	3000	/* of each ipc_send() message */
 
 static long ps;
 
@@ -164,6 +167,40 @@ static void share_rounds(double end)
 	}
 }
 
+/*
+ * ipc: a client child sends IPC_BYTES messages to this process, which
+ * receives and answers each, until @end; then an empty message ends it.
+ */
+static void ipc_rounds(double end)
+{
+	char msg[IPC_BYTES], reply[8];
+	pid_t pid, from;
+	size_t len;
+
+	pid = fork();
+	if (pid < 0)
+		return;
+	if (pid == 0) {
+		prctl(PR_SET_NAME, "ctxdemo-icl");
+		memset(msg, 5, sizeof(msg));
+		while (now() < end) {
+			if (syscall(__NR_ipc_send, getppid(), msg, sizeof(msg),
+				    reply, sizeof(reply), 0) < 0)
+				_exit(1);
+			usleep(5000);
+		}
+		syscall(__NR_ipc_send, getppid(), NULL, 0, NULL, 0, 0);
+		_exit(0);
+	}
+	do {
+		from = syscall(__NR_ipc_recv, msg, sizeof(msg), &len, 0);
+		if (from < 0)
+			break;
+		syscall(__NR_ipc_reply, from, "ok", 2, 0);
+	} while (len);
+	waitpid(pid, NULL, 0);
+}
+
 /* A child named @name doing @rounds until @end, gone with its parent. */
 static pid_t start_rounds(const char *name, void (*rounds)(double),
 			  double end)
@@ -193,7 +230,7 @@ int main(int argc, char **argv)
 	char path[] = "/tmp/ctxdemo-XXXXXX";
 	char *cow, *shared;
 	unsigned long base;
-	pid_t peer, snap, share;
+	pid_t peer, snap, share, ipc;
 	int fd;
 
 	if (argc > 2 || !(secs > 0)) {
@@ -230,10 +267,11 @@ int main(int argc, char **argv)
 
 	snap = start_rounds("ctxdemo-snap", snap_rounds, end);
 	share = start_rounds("ctxdemo-shr", share_rounds, end);
+	ipc = start_rounds("ctxdemo-ipc", ipc_rounds, end);
 
-	printf("ctxdemo %d (peer %d, snap %d, share %d): fork+COW, first "
-	       "touch, stack, brk, shared file, mmcontext, sfork for %.0fs\n",
-	       getpid(), peer, snap, share, secs);
+	printf("ctxdemo %d (peer %d, snap %d, share %d, ipc %d): fork+COW, "
+	       "first touch, stack, brk, shared file, mmcontext, sfork, ipc "
+	       "for %.0fs\n", getpid(), peer, snap, share, ipc, secs);
 	fflush(stdout);
 	base = syscall(SYS_brk, 0);
 	while (now() < end) {
@@ -260,5 +298,6 @@ int main(int argc, char **argv)
 	waitpid(peer, NULL, 0);
 	waitpid(snap, NULL, 0);
 	waitpid(share, NULL, 0);
+	waitpid(ipc, NULL, 0);
 	return 0;
 }

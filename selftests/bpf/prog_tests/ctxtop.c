@@ -3,7 +3,8 @@
  * ctxtop - each of ctxtop's BPF counters against ground truth from outside
  * BPF: getrusage(), /proc/self/maps and statm, the values brk() returns,
  * mincore() and memcmp() after a rollback, /proc/PID/smaps of an sfork
- * sharer, and what fork() semantics say must happen.
+ * sharer, the messages and bytes a test sent itself, and what fork()
+ * semantics say must happen.
  */
 #include <fcntl.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/cp_range.h>
+#include <linux/ipc_msg.h>
 #include <linux/mmcontext.h>
 #include <linux/sfork.h>
 #include "ctxtop.h"
@@ -601,6 +603,77 @@ TEST(sfork_counts_match)
 	ASSERT_EQ(st.s.ctr[CTR_SF_POPULATED], pop);
 	ASSERT_EQ(st.s.ctr[CTR_SF_SHARE], pages);
 	ASSERT_EQ(st.s.ctr[CTR_SF_INSTALLED], pages);
+	ctxtop_bpf__destroy(obj);
+}
+
+/*
+ * ipc: a child sends N small messages and one big copied one to this
+ * process, which receives and answers each; a refused send counts
+ * nothing.  Every counter must equal what the two did, and the child's
+ * round-trip histogram must hold one entry per answered message.
+ */
+TEST(ipc_counts_match)
+{
+	const long n = 50, small = 3000, big = 16 * 4096;
+	struct ctxtop_bpf *obj = ctxtop_load(0, 0);
+	struct proc_stat child_st, me;
+	char *buf = malloc(big);
+	__u64 rtt = 0;
+	size_t len;
+	long i;
+	pid_t pid;
+	int status;
+
+	ASSERT_TRUE(buf);
+	if (syscall(__NR_ipc_reply, 0, NULL, 0, ~0U) == -1 && errno == ENOSYS)
+		SKIP("kernel has no ipc_send");
+	pid = fork();
+	ASSERT_GE(pid, 0);
+	if (!pid) {
+		char *m = calloc(1, big);
+
+		if (!m || syscall(__NR_ipc_send, getppid(), m, 1, m, 1, ~0U) != -1)
+			_exit(1);
+		for (i = 0; i < n; i++)
+			if (syscall(__NR_ipc_send, getppid(), m, small, m, 8,
+				    0) != 8)
+				_exit(2);
+		if (syscall(__NR_ipc_send, getppid(), m, big, NULL, 0,
+			    IPC_SEND_COPY))
+			_exit(3);
+		_exit(0);
+	}
+	for (i = 0; i <= n; i++) {
+		ASSERT_EQ(syscall(__NR_ipc_recv, buf, big, &len, 0), pid);
+		ASSERT_EQ(len, i < n ? small : big);
+		ASSERT_EQ(syscall(__NR_ipc_reply, pid, buf, i < n ? 8 : 0, 0),
+			  0);
+	}
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	diag("child exit %d", WEXITSTATUS(status));
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	child_st = proc_stat(obj, pid);
+	me = proc_stat(obj, getpid());
+	for (i = 0; i < MAX_SLOTS; i++)
+		rtt += child_st.s.rtt[i];
+	diag("sent %llu received %llu copied %llu cow %llu replied %llu rtt %llu",
+	     (unsigned long long)child_st.s.ctr[CTR_IPC_SEND],
+	     (unsigned long long)me.s.ctr[CTR_IPC_RECV],
+	     (unsigned long long)me.s.ctr[CTR_IPC_COPIED],
+	     (unsigned long long)me.s.ctr[CTR_IPC_COW],
+	     (unsigned long long)me.s.ctr[CTR_IPC_REPLY],
+	     (unsigned long long)rtt);
+	ASSERT_EQ(child_st.s.ctr[CTR_IPC_SEND], n + 1);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_RECV], n + 1);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_COPIED], n * small + big);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_COW], 0);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_REPLY], n + 1);
+	ASSERT_EQ(rtt, n + 1);
+	/* Nothing counted against the wrong side. */
+	ASSERT_EQ(me.s.ctr[CTR_IPC_SEND], 0);
+	ASSERT_EQ(child_st.s.ctr[CTR_IPC_RECV], 0);
+	free(buf);
 	ctxtop_bpf__destroy(obj);
 }
 
