@@ -535,8 +535,8 @@ static int draw_header(const struct out *o, const struct sample *a,
 		fmt_ns(p99, sizeof(p99), hist_percentile(d.rtt, 99));
 		fmt_num(dirty, sizeof(dirty), rate(a, b, CTR_IPC_COPIED));
 		fmt_num(rst, sizeof(rst), rate(a, b, CTR_IPC_COW));
-		o->line(y++, "ipc: sent %llu  replied %llu  rtt p50 %s p99 %s  "
-			"copied %sB/s  cow %s pages/s",
+		o->line(y++, "ipc: sent %llu replied %llu  rtt p50 %s p99 %s  "
+			"copy %sB/s  cow %s pg/s",
 			delta(a, b, CTR_IPC_SEND),
 			delta(a, b, CTR_IPC_REPLY),
 			p50, p99, dirty, rst);

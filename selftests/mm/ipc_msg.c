@@ -418,6 +418,72 @@ TEST(a_signal_withdraws_a_queued_message)
 }
 
 /*
+ * A signal racing with the receive: either the message is withdrawn
+ * (the send fails with -EINTR and no receive ever sees it), or it was
+ * received, and then the send waits for the reply, which must find it.
+ * Never both, never neither.  The child ends each round with a message
+ * that is not interrupted, so every round has one to receive.
+ */
+#define RACE_ROUNDS	300
+
+static void races_signals(void *arg)
+{
+	int *ready = arg;
+	char reply[4];
+	long ret;
+	int i;
+
+	catch(SIGUSR1);
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		ASSERT_EQ(write(ready[1], "", 1), 1);
+		ret = ipc_send(getppid(), "race", 4, reply, sizeof(reply), 0);
+		if (ret != 4 && !(ret == -1 && errno == EINTR))
+			FAIL("round %d: ipc_send = %ld (%s)", i, ret,
+			     strerror(errno));
+		/* The round's end: an empty message. */
+		sigset_t set, old;
+
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		sigprocmask(SIG_BLOCK, &set, &old);
+		ASSERT_EQ(ipc_send(getppid(), NULL, 0, NULL, 0, 0), 0);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+	}
+}
+
+TEST(a_signal_racing_the_receive_withdraws_or_delivers)
+{
+	int ready[2], i, withdrawn = 0;
+	char buf[8], c;
+	pid_t child;
+	size_t len;
+
+	need_ipc();
+	ASSERT_OK(pipe(ready));
+	child = spawn(races_signals, ready);
+	for (i = 0; i < RACE_ROUNDS; i++) {
+		ASSERT_EQ(read(ready[0], &c, 1), 1);
+		/* Roughly as it queues or sleeps. */
+		if (i % 3)
+			usleep(i % 7 * 50);
+		ASSERT_OK(kill(child, SIGUSR1));
+		ASSERT_EQ(ipc_recv(buf, sizeof(buf), &len, 0), child);
+		if (len == 4) {
+			/* Received: the sender must be waiting for this. */
+			ASSERT_EQ(ipc_reply(child, "ok!!", 4, 0), 0);
+			ASSERT_EQ(ipc_recv(buf, sizeof(buf), &len, 0), child);
+		} else {
+			withdrawn++;
+		}
+		ASSERT_EQ(len, 0);
+		ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	}
+	reap(child);
+	diag("%d of %d rounds withdrawn by the signal", withdrawn,
+	     RACE_ROUNDS);
+}
+
+/*
  * Once a message was received, a signal that is not fatal does not end
  * the wait (the message was delivered, so -EINTR would be a lie); a
  * fatal one does, and the reply then finds nobody.
