@@ -12,9 +12,12 @@
 #include <pthread.h>
 #include <sched.h>
 #include <stdint.h>
+#include <poll.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <linux/ipc_msg.h>
+#include <linux/userfaultfd.h>
 
 #include "mm_util.h"
 
@@ -713,6 +716,270 @@ TEST(pids_are_in_the_callers_namespace)
 	ASSERT_OK(kill(child, SIGKILL));
 	ASSERT_EQ(waitpid(child, &status, 0), child);
 	ASSERT_TRUE(WIFSIGNALED(status));
+}
+
+/*
+ * Buffers of every kind, on both sides and both ways: private anonymous
+ * memory, a THP, a memfd and MAP_SHARED anonymous memory (shmem), a file
+ * mapped privately, hugetlb, and memfd_secret.  The kernel reads the
+ * other side's pages through GUP, which refuses secretmem: a secret send
+ * buffer or reply buffer fails its sender with -EFAULT, and nothing else.
+ */
+enum kind { K_ANON, K_THP, K_MEMFD, K_SHMEM, K_FILE, K_HUGETLB, K_SECRET,
+	    NR_KINDS };
+static const char *const kind_name[NR_KINDS] = {
+	"anon", "thp", "memfd", "shmem", "private file", "hugetlb", "secret",
+};
+
+#define KLEN	(2 * HPAGE)
+#define MLEN	(2 * PAGE + 500)	/* a message, at offset 100 */
+
+/* A KLEN buffer of @k, NULL if this machine has none. */
+static char *kind_buf(enum kind k)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS, fd = -1;
+	char path[] = "/tmp/ipc_msg.XXXXXX", *p;
+
+	switch (k) {
+	case K_ANON:
+	case K_THP:
+		break;
+	case K_MEMFD:
+		fd = memfd_create("ipc_msg", 0);
+		flags = MAP_SHARED;
+		break;
+	case K_SHMEM:
+		flags = MAP_SHARED | MAP_ANONYMOUS;
+		break;
+	case K_FILE:
+		fd = mkstemp(path);
+		if (fd >= 0)
+			unlink(path);
+		flags = MAP_PRIVATE;
+		break;
+	case K_HUGETLB:
+		flags |= MAP_HUGETLB;
+		break;
+	case K_SECRET:
+		fd = syscall(__NR_memfd_secret, 0);
+		flags = MAP_SHARED;
+		break;
+	case NR_KINDS:
+		break;
+	}
+	if (flags & MAP_ANONYMOUS ? fd != -1 : fd < 0)
+		return NULL;
+	if (fd >= 0 && ftruncate(fd, KLEN))
+		return NULL;
+	p = mmap(NULL, KLEN, PROT_READ | PROT_WRITE, flags, fd, 0);
+	if (fd >= 0)
+		close(fd);
+	if (p == MAP_FAILED)
+		return NULL;
+	if (k == K_THP) {
+		/* A THP, if the machine gives one, at a 2 MiB boundary. */
+		munmap(p, KLEN);
+		p = mmap(NULL, 2 * KLEN, PROT_READ | PROT_WRITE, flags, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		p = (char *)(((uintptr_t)p + HPAGE - 1) & ~(HPAGE - 1));
+		madvise(p, HPAGE, MADV_HUGEPAGE);
+	} else if (k == K_ANON) {
+		madvise(p, KLEN, MADV_NOHUGEPAGE);
+	}
+	memset(p, 0, KLEN);
+	return p;
+}
+
+struct kinds {
+	enum kind src, dst;
+};
+
+static void kinds_sender(void *arg)
+{
+	struct kinds *k = arg;
+	char *s = kind_buf(k->src), want[MLEN];
+	long ret;
+
+	if (!s)
+		_exit(KSFT_SKIP);
+	fill(s + 100, MLEN, 11);
+	ret = ipc_send(getppid(), s + 100, MLEN, s + 200, MLEN, 0);
+	if (k->src == K_SECRET) {
+		if (ret != -1 || errno != EFAULT)
+			FAIL("secret send buffer: %ld (%s)", ret,
+			     strerror(errno));
+	} else if (ret != MLEN) {
+		FAIL("%s -> %s: ipc_send = %ld (%s)", kind_name[k->src],
+		     kind_name[k->dst], ret, strerror(errno));
+	} else {
+		fill(want, MLEN, 12);
+		if (memcmp(s + 200, want, MLEN))
+			FAIL("%s <- %s: the reply differs", kind_name[k->src],
+			     kind_name[k->dst]);
+	}
+	/* The end of the pair, whatever came before. */
+	ASSERT_EQ(ipc_send(getppid(), NULL, 0, NULL, 0, 0), 0);
+}
+
+TEST(buffers_of_every_kind_both_ways)
+{
+	char want[MLEN];
+	struct kinds k;
+	size_t len;
+	pid_t child;
+	int status, pairs = 0;
+	char *d, val[32];
+	long hp;
+
+	need_ipc();
+	/* Room for a hugetlb buffer on each side, given back at the end. */
+	hp = cg_read("/proc/sys/vm", "nr_hugepages", NULL);
+	if (hp >= 0) {
+		snprintf(val, sizeof(val), "%ld", hp + 2 * KLEN / HPAGE);
+		write_file("/proc/sys/vm/nr_hugepages", val);
+	}
+	fill(want, MLEN, 11);
+	for (k.src = 0; k.src < NR_KINDS; k.src++) {
+		for (k.dst = 0; k.dst < NR_KINDS; k.dst++) {
+			d = kind_buf(k.src);
+			if (!d)
+				continue;	/* the sender would have none */
+			munmap(d, KLEN);
+			d = kind_buf(k.dst);
+			if (!d)
+				continue;
+			child = spawn(kinds_sender, &k);
+			ASSERT_EQ(ipc_recv(d + 100, MLEN, &len, 0), child);
+			if (len) {
+				if (memcmp(d + 100, want, MLEN))
+					FAIL("%s -> %s: the message differs",
+					     kind_name[k.src],
+					     kind_name[k.dst]);
+				fill(d + 300, MLEN, 12);
+				ASSERT_EQ(ipc_reply(child, d + 300, MLEN, 0),
+					  0);
+				ASSERT_EQ(ipc_recv(d, 1, &len, 0), child);
+			}
+			ASSERT_EQ(len, 0);
+			ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+			ASSERT_EQ(waitpid(child, &status, 0), child);
+			munmap(d, KLEN);
+			if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
+				continue;
+			if (!WIFEXITED(status) || WEXITSTATUS(status))
+				FAIL("%s -> %s: the sender failed",
+				     kind_name[k.src], kind_name[k.dst]);
+			pairs++;
+		}
+	}
+	if (hp >= 0) {
+		snprintf(val, sizeof(val), "%ld", hp);
+		write_file("/proc/sys/vm/nr_hugepages", val);
+	}
+	diag("%d pairs of buffer kinds", pairs);
+	ASSERT_GE(pairs, 25);
+}
+
+/*
+ * userfaultfd on both sides: the send buffer and the receive buffer are
+ * registered for missing pages, and each process's own thread resolves
+ * its faults with UFFDIO_COPY.  The receiver's GUP of the sender's pages
+ * waits for the sender's resolver, as the sender's own access would.
+ */
+struct resolver {
+	int uffd;
+	unsigned int seed;
+	volatile bool stop;
+};
+
+static void *resolve(void *arg)
+{
+	struct resolver *r = arg;
+	static char page[PAGE] __attribute__((aligned(PAGE)));
+	struct uffd_msg msg;
+	struct pollfd pfd = { .fd = r->uffd, .events = POLLIN };
+
+	while (!r->stop) {
+		struct uffdio_copy copy;
+		unsigned long addr;
+
+		if (poll(&pfd, 1, 50) <= 0)
+			continue;
+		if (read(r->uffd, &msg, sizeof(msg)) != sizeof(msg))
+			continue;
+		if (msg.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		addr = msg.arg.pagefault.address & ~(PAGE - 1);
+		fill(page, PAGE, r->seed + (unsigned int)(addr / PAGE));
+		copy = (struct uffdio_copy){ .dst = addr, .src = (uintptr_t)page,
+					     .len = PAGE };
+		ioctl(r->uffd, UFFDIO_COPY, &copy);
+	}
+	return NULL;
+}
+
+static char *uffd_buf(struct resolver *r, size_t len, pthread_t *t)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	char *p = map_anon(len);
+
+	r->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (r->uffd < 0 || ioctl(r->uffd, UFFDIO_API, &api))
+		SKIP("userfaultfd: %s", strerror(errno));
+	reg.range.start = (uintptr_t)p;
+	reg.range.len = len;
+	if (ioctl(r->uffd, UFFDIO_REGISTER, &reg))
+		SKIP("UFFDIO_REGISTER: %s", strerror(errno));
+	ASSERT_OK(pthread_create(t, NULL, resolve, r));
+	return p;
+}
+
+static void uffd_sender(void *arg)
+{
+	struct resolver r = { .seed = 21 };
+	char reply[8];
+	pthread_t t;
+	char *s = uffd_buf(&r, 8 * PAGE, &t);
+
+	/* Never touched here: every page comes from the resolver. */
+	ASSERT_EQ(ipc_send(getppid(), s, 8 * PAGE, reply, sizeof(reply), 0), 2);
+	r.stop = true;
+	pthread_join(t, NULL);
+}
+
+TEST(userfaultfd_on_both_sides)
+{
+	struct resolver r = { .seed = 5 };
+	char want[PAGE];
+	pthread_t t;
+	pid_t child;
+	size_t len;
+	char *d = uffd_buf(&r, 16 * PAGE, &t);
+	uint32_t first;
+	int i;
+
+	need_ipc();
+	child = spawn(uffd_sender, NULL);
+	/* The first half of d is never touched before the copy lands. */
+	ASSERT_EQ(ipc_recv(d, 8 * PAGE, &len, 0), child);
+	ASSERT_EQ(len, 8 * PAGE);
+	ASSERT_EQ(ipc_reply(child, "ok", 2, 0), 0);
+	reap(child);
+	r.stop = true;
+	pthread_join(t, NULL);
+	/*
+	 * The sender's pages were its resolver's: page k of the message is
+	 * fill(21 + its address / PAGE), so the seeds run on by one.
+	 */
+	first = ((uint32_t *)d)[0];
+	for (i = 0; i < 8; i++) {
+		fill(want, PAGE, first + i);
+		if (memcmp(d + i * PAGE, want, PAGE))
+			FAIL("page %d is not the one the sender's resolver "
+			     "made (seed %u)", i, first + i);
+	}
 }
 
 TEST_MAIN()
