@@ -524,6 +524,15 @@ TEST(after_receipt_only_a_fatal_signal_ends_the_wait)
 	ASSERT_EQ(ipc_reply(child, "yes", 3, 0), 0);
 	reap(child);
 
+	/* Killed while queued: gone, and never received. */
+	child = spawn(sends_forever, NULL);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	ASSERT_OK(kill(child, SIGKILL));
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	ASSERT_ERR(ipc_recv(buf, sizeof(buf), NULL, IPC_RECV_NONBLOCK), EAGAIN);
+
+	/* Killed once received: the reply finds nobody. */
 	child = spawn(sends_forever, NULL);
 	ASSERT_EQ(ipc_recv(buf, sizeof(buf), NULL, 0), child);
 	ASSERT_OK(kill(child, SIGKILL));
