@@ -991,4 +991,88 @@ TEST(userfaultfd_on_both_sides)
 	}
 }
 
+/*
+ * A sender killed while its message is being copied leaves at once.  Its
+ * send buffer is registered with userfaultfd and nobody resolves the
+ * faults, so the receiver's copy waits in the sender's fault handler;
+ * the killed sender must still exit (its uffd then goes away, and the
+ * copy fails), and the receiver must go on to the next message.
+ */
+static void sends_from_a_stalled_uffd(void *arg)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	char *s = map_anon(4 * PAGE), reply[4];
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		_exit(KSFT_SKIP);
+	reg.range.start = (uintptr_t)s;
+	reg.range.len = 4 * PAGE;
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		_exit(KSFT_SKIP);
+	ipc_send(getppid(), s, 4 * PAGE, reply, sizeof(reply), 0);
+	_exit(3);
+}
+
+static void sends_good(void *arg)
+{
+	char m[PAGE], reply[4];
+
+	fill(m, PAGE, 9);
+	ASSERT_EQ(ipc_send(getppid(), m, PAGE, reply, sizeof(reply), 0), 0);
+}
+
+struct receiver {
+	char *buf;
+	pid_t from;
+	size_t len;
+	int err;
+	volatile bool done;
+};
+
+static void *receive_one(void *arg)
+{
+	struct receiver *r = arg;
+
+	r->from = ipc_recv(r->buf, 4 * PAGE, &r->len, 0);
+	r->err = errno;
+	r->done = true;
+	return NULL;
+}
+
+TEST(a_sender_killed_mid_copy_leaves_at_once)
+{
+	struct receiver r = { .buf = map_anon(4 * PAGE) };
+	char want[PAGE];
+	pid_t stalled, good;
+	pthread_t t;
+	int status, i;
+
+	need_ipc();
+	stalled = spawn(sends_from_a_stalled_uffd, NULL);
+	wait_in_syscall(stalled, stalled, __NR_ipc_send);
+	ASSERT_OK(pthread_create(&t, NULL, receive_one, &r));
+	/* Give the receiver time to take it and stall in the copy. */
+	sleep(2);
+	ASSERT_TRUE(!r.done);
+	ASSERT_OK(kill(stalled, SIGKILL));
+	for (i = 0; i < 200 && waitpid(stalled, &status, WNOHANG) == 0; i++)
+		usleep(50000);
+	if (i == 200)
+		FAIL("the killed sender did not exit within 10 s");
+	if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
+		SKIP("no userfaultfd");
+	ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+	/* The receiver dropped that message and takes the next one. */
+	good = spawn(sends_good, NULL);
+	ASSERT_OK(pthread_join(t, NULL));
+	ASSERT_EQ(r.from, good);
+	ASSERT_EQ(r.len, PAGE);
+	fill(want, PAGE, 9);
+	ASSERT_EQ(memcmp(r.buf, want, PAGE), 0);
+	ASSERT_EQ(ipc_reply(good, NULL, 0, 0), 0);
+	reap(good);
+}
+
 TEST_MAIN()
