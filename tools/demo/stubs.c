@@ -147,8 +147,8 @@ static void message_frames(size_t len)
 	size_t got;
 
 	memset(s, 3, len);
-	printf("== a %zu MiB message, page-aligned on both sides\n",
-	       len >> 20);
+	printf("== a %zu MiB message, page-aligned on both sides (copied: "
+	       "the copy-on-write transfer is not built yet)\n", len >> 20);
 	base = free_frames();
 	frames("before ipc_send", base);
 	pid = fork();
