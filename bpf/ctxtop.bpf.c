@@ -176,6 +176,14 @@ static __always_inline u32 log2l(u64 v)
 	return r;
 }
 
+/* The log2 slot of the ns since @start; the last slot takes the rest. */
+static __always_inline u32 lat_slot(u64 start)
+{
+	u32 slot = log2l(bpf_ktime_get_ns() - start);
+
+	return slot < MAX_SLOTS ? slot : MAX_SLOTS - 1;
+}
+
 /* This thread's fault_start, from task storage (@task) or the hash. */
 static __always_inline struct fault_start *fault_start_of(bool task,
 							  bool create)
@@ -234,9 +242,7 @@ static __always_inline int fault_exit(u32 ret, bool task)
 		return 0;
 	}
 	if (!(ret & FAULT_ERROR)) {
-		slot = log2l(bpf_ktime_get_ns() - s->ts);
-		if (slot >= MAX_SLOTS)
-			slot = MAX_SLOTS - 1;
+		slot = lat_slot(s->ts);
 		t = bpf_map_lookup_elem(&totals, &zero);
 		if (t) {
 			t->ctr[CTR_FAULTS]++;
@@ -471,9 +477,7 @@ int BPF_PROG(ipc_reply, pid_t to, size_t len)
 	s = bpf_map_lookup_elem(&ipc_starts, &tid);
 	if (!s)
 		return 0;
-	slot = log2l(bpf_ktime_get_ns() - s->ts);
-	if (slot >= MAX_SLOTS)
-		slot = MAX_SLOTS - 1;
+	slot = lat_slot(s->ts);
 	t = bpf_map_lookup_elem(&totals, &zero);
 	if (t)
 		t->rtt[slot]++;

@@ -87,7 +87,7 @@ static const struct argp_option opts[] = {
 	{ "pid", 'p', "PID", 0, "Only this process", 0 },
 	{ "cgroup", 'c', "CGROUP", 0, "Only this cgroup v2 (path)", 0 },
 	{ "view", 'V', "VIEW", 0, "Columns to show: faults (default), snap, share, ipc", 0 },
-	{ "sort", 's', "COLUMN", 0, "Sort by this column (default FLT/s, DIRTY/s)", 0 },
+	{ "sort", 's', "COLUMN", 0, "Sort by this column (default: the view's own)", 0 },
 	{ "rows", 'r', "ROWS", 0, "At most ROWS processes (default: fit)", 0 },
 	{ "verbose", 'v', NULL, 0, "Verbose libbpf output", 0 },
 	{ NULL, 'h', NULL, OPTION_HIDDEN, "Show the full help", 0 },
