@@ -928,19 +928,29 @@ static void *resolve(void *arg)
 	return NULL;
 }
 
-static char *uffd_buf(struct resolver *r, size_t len, pthread_t *t)
+/* A userfaultfd with [@p, @p + @len) registered for missing pages. */
+static int uffd_missing(void *p, size_t len)
 {
 	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct uffdio_register reg = {
+		.range = { (uintptr_t)p, len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+
+	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
+		SKIP("userfaultfd: %s", strerror(errno));
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
+		SKIP("UFFDIO_REGISTER: %s", strerror(errno));
+	return uffd;
+}
+
+/* @len bytes whose missing pages @r's thread, started in @t, fills. */
+static char *uffd_buf(struct resolver *r, size_t len, pthread_t *t)
+{
 	char *p = map_anon(len);
 
-	r->uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (r->uffd < 0 || ioctl(r->uffd, UFFDIO_API, &api))
-		SKIP("userfaultfd: %s", strerror(errno));
-	reg.range.start = (uintptr_t)p;
-	reg.range.len = len;
-	if (ioctl(r->uffd, UFFDIO_REGISTER, &reg))
-		SKIP("UFFDIO_REGISTER: %s", strerror(errno));
+	r->uffd = uffd_missing(p, len);
 	ASSERT_OK(pthread_create(t, NULL, resolve, r));
 	return p;
 }
@@ -1000,17 +1010,10 @@ TEST(userfaultfd_on_both_sides)
  */
 static void sends_from_a_stalled_uffd(void *arg)
 {
-	struct uffdio_api api = { .api = UFFD_API };
-	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
 	char *s = map_anon(4 * PAGE), reply[4];
-	int uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
 
-	if (uffd < 0 || ioctl(uffd, UFFDIO_API, &api))
-		_exit(KSFT_SKIP);
-	reg.range.start = (uintptr_t)s;
-	reg.range.len = 4 * PAGE;
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg))
-		_exit(KSFT_SKIP);
+	/* Kept open, and never read: SKIP() exits KSFT_SKIP. */
+	uffd_missing(s, 4 * PAGE);
 	ipc_send(getppid(), s, 4 * PAGE, reply, sizeof(reply), 0);
 	_exit(3);
 }
