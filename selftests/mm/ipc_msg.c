@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <linux/ipc_msg.h>
 #include <linux/userfaultfd.h>
@@ -1076,6 +1077,601 @@ TEST(a_sender_killed_mid_copy_leaves_at_once)
 	ASSERT_EQ(memcmp(r.buf, want, PAGE), 0);
 	ASSERT_EQ(ipc_reply(good, NULL, 0, 0), 0);
 	reap(good);
+}
+
+/* ---- copy-on-write transfer ------------------------------------------- */
+
+#define CLEN		(64 * PAGE)	/* four times kernel.ipc_cow_min */
+#define COW_MIN		"/proc/sys/kernel/ipc_cow_min"
+
+/* ipc_recv() from @child; fails (or skips) if it exits before it sends. */
+static pid_t recv_from(pid_t child, void *buf, size_t len, size_t *msg_len)
+{
+	for (;;) {
+		pid_t from = ipc_recv(buf, len, msg_len, IPC_RECV_NONBLOCK);
+		int status;
+
+		if (from >= 0 || errno != EAGAIN)
+			return from;
+		if (waitpid(child, &status, WNOHANG) == child) {
+			if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
+				SKIP("the sender skipped");
+			FAIL("the sender ended (status %#x) before it sent",
+			     status);
+		}
+		usleep(1000);
+	}
+}
+
+/* A page of shared memory a child tells its send buffer's address in. */
+static volatile uintptr_t *mailbox(void)
+{
+	void *p = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+
+	ASSERT_TRUE(p != MAP_FAILED);
+	return p;
+}
+
+/*
+ * How many of the @pages pages at @a, ours, are the very frames of the
+ * pages at @b in process @pid, by their PFNs in pagemap.
+ */
+static long same_frames(const char *a, pid_t pid, uintptr_t b, long pages)
+{
+	long i, n = 0;
+
+	for (i = 0; i < pages; i++) {
+		uint64_t x = PM_PFN(pagemap_entry(0, a + i * PAGE));
+		uint64_t y = PM_PFN(pagemap_entry(pid, (char *)b + i * PAGE));
+
+		if (!x)
+			SKIP("pagemap shows no PFNs (needs CAP_SYS_ADMIN)");
+		n += x == y;
+	}
+	return n;
+}
+
+/* Does [p, p + len) hold fill(@seed), page @skip aside (-1: none)? */
+static bool holds(const char *p, size_t len, unsigned int seed, long skip)
+{
+	char *want = malloc(len);
+	bool same = true;
+	size_t i;
+
+	ASSERT_TRUE(want != NULL);
+	fill(want, len, seed);
+	for (i = 0; i < len / PAGE && same; i++)
+		if ((long)i != skip)
+			same = !memcmp(p + i * PAGE, want + i * PAGE, PAGE);
+	free(want);
+	return same;
+}
+
+/* A file of one page of fill(@seed), for io_uring to read. */
+static int seed_file(unsigned int seed)
+{
+	char path[] = "/tmp/ipc_cow.XXXXXX", page[PAGE];
+	int fd = mkstemp(path);
+
+	ASSERT_OK(fd);
+	unlink(path);
+	fill(page, PAGE, seed);
+	ASSERT_EQ(pwrite(fd, page, PAGE, 0), (long)PAGE);
+	return fd;
+}
+
+/* vmsplice() [p, p + len) into a new pipe: references, not pins. */
+static int splice_in(const void *p, size_t len)
+{
+	struct iovec iov = { (void *)p, len };
+	int fds[2];
+
+	ASSERT_OK(pipe(fds));
+	ASSERT_GE(fcntl(fds[1], F_SETPIPE_SZ, len), (long)len);
+	ASSERT_EQ(vmsplice(fds[1], &iov, 1, 0), (long)len);
+	return fds[0];
+}
+
+/*
+ * After a transfer, neither side ever sees the other's writes, as
+ * selftests/mm/cow.c asks of fork(): for each kind of send buffer, with
+ * GUP pins or vmsplice() references on either side, taken before the
+ * transfer (the sender's) or after it (the receiver's).  A page the
+ * sender may have pinned must be copied, not shared: else a write
+ * through the pin would reach the receiver (CVE-2020-29374).
+ */
+enum pin { PIN_NONE, PIN_SEND_URING, PIN_SEND_SPLICE, PIN_RECV_URING,
+	   PIN_RECV_SPLICE, NR_PINS };
+static const char *const pin_name[NR_PINS] = {
+	"no pin", "sender io_uring", "sender vmsplice", "receiver io_uring",
+	"receiver vmsplice",
+};
+
+struct cow_case {
+	enum kind kind;
+	enum pin pin;
+	volatile uintptr_t *box;
+};
+
+static void cow_sender(void *arg)
+{
+	struct cow_case *c = arg;
+	char *s = kind_buf(c->kind), junk[CLEN / PAGE];
+	struct uring u;
+	int pfd = -1;
+
+	if (!s)
+		_exit(KSFT_SKIP);
+	fill(s, CLEN, 21);
+	if (c->pin == PIN_SEND_URING)
+		uring_init(&u, s, CLEN);
+	if (c->pin == PIN_SEND_SPLICE)
+		pfd = splice_in(s, CLEN);
+	*c->box = (uintptr_t)s;
+	ASSERT_EQ(ipc_send(getppid(), s, CLEN, NULL, 0, 0), 0);
+
+	/* Received and answered: write every page, and through the pin. */
+	fill(s, CLEN, 22);
+	if (c->pin == PIN_SEND_URING)
+		uring_read_fixed(&u, seed_file(23), s + PAGE, PAGE);
+	ASSERT_EQ(ipc_send(getppid(), junk, 1, NULL, 0, 0), 0);
+	/* The receiver has written its copy meanwhile, and checked it. */
+	if (!holds(s, CLEN, 22, c->pin == PIN_SEND_URING ? 1 : -1) ||
+	    (c->pin == PIN_SEND_URING && !holds(s + PAGE, PAGE, 23, -1)))
+		FAIL("%s, %s: the sender sees the receiver's writes",
+		     kind_name[c->kind], pin_name[c->pin]);
+	if (pfd >= 0)
+		close(pfd);
+}
+
+/* What the receiver of @c should share: every page, or none. */
+static long cow_expected(struct cow_case *c)
+{
+	if (c->kind == K_MEMFD || c->kind == K_SHMEM ||
+	    c->pin == PIN_SEND_URING)
+		return 0;
+	return CLEN / PAGE;
+}
+
+static void cow_case(struct cow_case *c)
+{
+	char *d = map_anon(CLEN), buf[1];
+	long shared, want = cow_expected(c), i;
+	struct uring u;
+	int status, pfd = -1;
+	size_t len;
+	pid_t child;
+
+	fill(d, CLEN, 20);		/* the old pages, to be freed */
+	*c->box = 0;
+	child = spawn(cow_sender, c);
+	ASSERT_EQ(recv_from(child, d, CLEN, &len), child);
+	ASSERT_EQ(len, CLEN);
+	if (!holds(d, CLEN, 21, -1))
+		FAIL("%s, %s: the message differs", kind_name[c->kind],
+		     pin_name[c->pin]);
+	shared = same_frames(d, child, *c->box, CLEN / PAGE);
+	/* A THP is copied; without one, its small pages are shared. */
+	if (c->kind == K_THP ? shared != 0 && shared != want : shared != want)
+		FAIL("%s, %s: %ld of %ld pages shared, expected %ld",
+		     kind_name[c->kind], pin_name[c->pin], shared,
+		     (long)(CLEN / PAGE), want);
+
+	if (c->pin == PIN_RECV_URING) {
+		/* A long-term pin unshares: the write stays here. */
+		uring_init(&u, d, CLEN);
+		uring_read_fixed(&u, seed_file(24), d + 3 * PAGE, PAGE);
+	}
+	if (c->pin == PIN_RECV_SPLICE) {
+		/* The pipe keeps the pages once they are unmapped. */
+		pfd = splice_in(d, CLEN);
+		ASSERT_OK(munmap(d, CLEN));
+	}
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	if (c->pin != PIN_RECV_SPLICE)
+		for (i = 0; i < (long)(CLEN / PAGE); i += 2)
+			fill(d + i * PAGE, PAGE, 25);
+	ASSERT_EQ(ipc_recv(buf, 1, &len, 0), child);
+
+	/* The sender has written all of its buffer by now. */
+	if (c->pin == PIN_RECV_SPLICE) {
+		char *got = malloc(CLEN);
+
+		ASSERT_EQ(read(pfd, got, CLEN), (long)CLEN);
+		if (!holds(got, CLEN, 21, -1))
+			FAIL("%s, %s: the pipe holds the sender's later "
+			     "writes", kind_name[c->kind], pin_name[c->pin]);
+		free(got);
+		close(pfd);
+	} else {
+		char *want = malloc(CLEN);
+
+		fill(want, CLEN, 21);
+		for (i = 0; i < (long)(CLEN / PAGE); i++) {
+			const char *pg = d + i * PAGE;
+			bool ok;
+
+			if (i % 2 == 0)
+				ok = holds(pg, PAGE, 25, -1);
+			else if (i == 3 && c->pin == PIN_RECV_URING)
+				ok = holds(pg, PAGE, 24, -1);
+			else
+				ok = !memcmp(pg, want + i * PAGE, PAGE);
+			if (!ok)
+				FAIL("%s, %s: page %ld of the receiver changed",
+				     kind_name[c->kind], pin_name[c->pin], i);
+		}
+		free(want);
+	}
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == KSFT_SKIP)
+		return;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		FAIL("%s, %s: the sender failed", kind_name[c->kind],
+		     pin_name[c->pin]);
+	if (c->pin != PIN_RECV_SPLICE)
+		munmap(d, CLEN);
+}
+
+#define ARRAY_LEN(a)	(sizeof(a) / sizeof((a)[0]))
+
+TEST(after_a_transfer_neither_side_sees_the_others_writes)
+{
+	static const enum kind kinds[] = {
+		K_ANON, K_THP, K_MEMFD, K_SHMEM, K_FILE,
+	};
+	struct cow_case c = { .box = mailbox() };
+	unsigned int k;
+	int runs = 0;
+	char *p;
+
+	need_ipc();
+	for (k = 0; k < ARRAY_LEN(kinds); k++) {
+		c.kind = kinds[k];
+		p = kind_buf(c.kind);
+		if (!p)
+			FAIL("no %s buffer", kind_name[c.kind]);
+		munmap(p, KLEN);
+		for (c.pin = 0; c.pin < NR_PINS; c.pin++, runs++)
+			cow_case(&c);
+	}
+	diag("%d cases: %zu kinds of send buffer, %d kinds of pin", runs,
+	     ARRAY_LEN(kinds), NR_PINS);
+}
+
+/* When the whole pages are shared, and when they are copied instead. */
+static const struct shape {
+	size_t soff, doff, len;
+	unsigned int flags;
+	long shared;
+	const char *what;
+} shapes[] = {
+	{ 0, 0, 8 * PAGE, 0, 0, "below kernel.ipc_cow_min" },
+	{ 0, 0, 16 * PAGE, 0, 16, "at kernel.ipc_cow_min" },
+	{ 0, 0, CLEN, IPC_SEND_COPY, 0, "IPC_SEND_COPY" },
+	{ 0, 8, CLEN, 0, 0, "alignments that differ" },
+	{ 100, 100, CLEN, 0, CLEN / PAGE - 1, "an unaligned head and tail" },
+	{ 0, 0, 8 * PAGE, 0, 8, "kernel.ipc_cow_min set to a page" },
+};
+
+static void shapes_sender(void *arg)
+{
+	volatile uintptr_t *box = arg;
+	char *s = map_anon(CLEN + PAGE);
+	size_t i;
+
+	*box = (uintptr_t)s;
+	for (i = 0; i < ARRAY_LEN(shapes); i++) {
+		fill(s + shapes[i].soff, shapes[i].len, 30 + i);
+		ASSERT_EQ(ipc_send(getppid(), s + shapes[i].soff,
+				   shapes[i].len, NULL, 0, shapes[i].flags), 0);
+	}
+}
+
+TEST(whole_pages_are_shared_where_it_pays_and_copied_elsewhere)
+{
+	volatile uintptr_t *box = mailbox();
+	char *d = map_anon(CLEN + PAGE), *want = malloc(CLEN), old[32];
+	long min = cg_read("/proc/sys/kernel", "ipc_cow_min", NULL);
+	size_t i, len;
+	pid_t child;
+
+	need_ipc();
+	if (min < 0)
+		FAIL("no " COW_MIN);
+	ASSERT_EQ(min, 16 * PAGE);	/* the measured default */
+	snprintf(old, sizeof(old), "%ld", min);
+	child = spawn(shapes_sender, (void *)box);
+	for (i = 0; i < ARRAY_LEN(shapes); i++) {
+		const struct shape *sh = &shapes[i];
+		long pages = (sh->doff + sh->len + PAGE - 1) / PAGE, got;
+
+		ASSERT_EQ(recv_from(child, d + sh->doff, sh->len, &len), child);
+		fill(want, sh->len, 30 + i);
+		if (len != sh->len || memcmp(d + sh->doff, want, sh->len))
+			FAIL("%s: the message differs", sh->what);
+		got = same_frames(d, child, *box, pages);
+		diag("%s: %ld of %ld pages shared", sh->what, got, pages);
+		if (got != sh->shared)
+			FAIL("%s: %ld pages shared, expected %ld", sh->what,
+			     got, sh->shared);
+		/* The last shape comes once the threshold is down. */
+		if (i == ARRAY_LEN(shapes) - 2)
+			ASSERT_TRUE(write_file(COW_MIN, "4096"));
+		ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	}
+	ASSERT_TRUE(write_file(COW_MIN, old));
+	reap(child);
+	free(want);
+}
+
+/*
+ * The receive buffer's old pages are freed, and the shared ones are not
+ * charged twice: memory.current of a cgroup that holds both processes.
+ */
+#define FLEN	(4UL << 20)
+
+static void flen_sender(void *arg)
+{
+	char *s = map_anon(FLEN);
+
+	fill(s, FLEN, 40);
+	ASSERT_EQ(ipc_send(getppid(), s, FLEN, NULL, 0, 0), 0);
+}
+
+TEST(the_receive_buffers_old_pages_are_freed)
+{
+	char cg[128], procs[160];
+	long before, after, written;
+	char *d = map_anon(FLEN);
+	size_t len;
+	pid_t child;
+
+	need_ipc();
+	cg_make(cg, sizeof(cg), "ipc_cow");
+	snprintf(procs, sizeof(procs), "%s/cgroup.procs", cg);
+	ASSERT_TRUE(write_file(procs, "0"));
+	/* Forked first, so that it does not share the old pages too. */
+	child = spawn(flen_sender, NULL);
+	fill(d, FLEN, 39);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	before = cg_read(cg, "memory.current", NULL);
+	ASSERT_EQ(ipc_recv(d, FLEN, &len, 0), child);
+	after = cg_read(cg, "memory.current", NULL);
+	ASSERT_TRUE(holds(d, FLEN, 40, -1));
+	memset(d, 1, FLEN);		/* every page copied now */
+	written = cg_read(cg, "memory.current", NULL);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	reap(child);
+	diag("memory.current: %ld kB, %ld kB after the message, %ld kB "
+	     "once the receiver has written it all", before >> 10,
+	     after >> 10, written >> 10);
+	/* A copy would leave it the same; 1/8 slack for page tables. */
+	ASSERT_LE(after, before - (long)(FLEN - FLEN / 8));
+	ASSERT_GE(written, after + (long)(FLEN - FLEN / 8));
+	ASSERT_OK(munmap(d, FLEN));
+	ASSERT_TRUE(write_file(CG_ROOT "/cgroup.procs", "0"));
+	ASSERT_OK(rmdir(cg));
+}
+
+/*
+ * Received pages changed or moved by other means than a write fault:
+ * /proc/self/mem (FOLL_FORCE), process_vm_writev() either way,
+ * MADV_DONTNEED, mprotect(), mremap() with and without MREMAP_DONTUNMAP,
+ * compaction, and a fork of the receiver.  Each keeps to its own side.
+ */
+static void paths_sender(void *arg)
+{
+	volatile uintptr_t *box = arg;
+	char *s = map_anon(CLEN), *want = malloc(CLEN);
+
+	fill(s, CLEN, 50);
+	*box = (uintptr_t)s;
+	ASSERT_EQ(ipc_send(getppid(), s, CLEN, NULL, 0, 0), 0);
+	fill(s + 20 * PAGE, PAGE, 51);		/* after the reply */
+	ASSERT_EQ(ipc_send(getppid(), NULL, 0, NULL, 0, 0), 0);
+
+	fill(want, CLEN, 50);
+	fill(want + 20 * PAGE, PAGE, 51);
+	memset(want + PAGE, 'Y', 1);	/* the receiver's process_vm_writev() */
+	if (memcmp(s, want, CLEN))
+		FAIL("the sender's buffer shows the receiver's changes");
+}
+
+TEST(received_pages_changed_by_gup_madvise_mremap_and_fork)
+{
+	volatile uintptr_t *box = mailbox();
+	char *d = map_anon(CLEN), *want = malloc(CLEN), *m, *n;
+	struct iovec local, remote;
+	int fd, status;
+	size_t len;
+	pid_t child, kid;
+
+	need_ipc();
+	child = spawn(paths_sender, (void *)box);
+	ASSERT_EQ(recv_from(child, d, CLEN, &len), child);
+	ASSERT_EQ(same_frames(d, child, *box, CLEN / PAGE), CLEN / PAGE);
+	fill(want, CLEN, 50);
+
+	fd = open("/proc/self/mem", O_RDWR);
+	ASSERT_OK(fd);
+	ASSERT_EQ(pwrite(fd, "X", 1, (uintptr_t)d), 1);
+	close(fd);
+	want[0] = 'X';
+	/* Into the sender's page 1, and out of the sender into our page 3. */
+	local = (struct iovec){ "Y", 1 };
+	remote = (struct iovec){ (char *)*box + PAGE, 1 };
+	ASSERT_EQ(process_vm_writev(child, &local, 1, &remote, 1, 0), 1);
+	local = (struct iovec){ "Z", 1 };
+	remote = (struct iovec){ d + 3 * PAGE, 1 };
+	ASSERT_EQ(process_vm_writev(getpid(), &local, 1, &remote, 1, 0), 1);
+	want[3 * PAGE] = 'Z';
+	ASSERT_OK(madvise(d + 2 * PAGE, PAGE, MADV_DONTNEED));
+	memset(want + 2 * PAGE, 0, PAGE);
+	ASSERT_OK(mprotect(d + 16 * PAGE, 4 * PAGE, PROT_READ));
+	ASSERT_OK(mprotect(d + 16 * PAGE, 4 * PAGE, PROT_READ | PROT_WRITE));
+	d[16 * PAGE] = 'W';
+	want[16 * PAGE] = 'W';
+	write_file("/proc/sys/vm/compact_memory", "1");
+
+	/* Pages 4-7 move; pages 8-11 move and leave empty pages behind. */
+	m = mmap(NULL, 8 * PAGE, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_TRUE(m != MAP_FAILED);
+	n = mremap(d + 4 * PAGE, 4 * PAGE, 4 * PAGE,
+		   MREMAP_MAYMOVE | MREMAP_FIXED, m);
+	ASSERT_TRUE(n == m);
+	ASSERT_EQ(memcmp(m, want + 4 * PAGE, 4 * PAGE), 0);
+	n = mremap(d + 8 * PAGE, 4 * PAGE, 4 * PAGE,
+		   MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
+		   m + 4 * PAGE);
+	ASSERT_TRUE(n == m + 4 * PAGE);
+	ASSERT_EQ(memcmp(n, want + 8 * PAGE, 4 * PAGE), 0);
+	memset(want + 8 * PAGE, 0, 4 * PAGE);
+
+	/* A child of the receiver shares the pages a third time. */
+	kid = fork();
+	ASSERT_OK(kid);
+	if (!kid) {
+		d[12 * PAGE] = 'K';
+		_exit(memcmp(d + 13 * PAGE, want + 13 * PAGE, PAGE) != 0);
+	}
+	ASSERT_EQ(waitpid(kid, &status, 0), kid);
+	ASSERT_EQ(status, 0);
+
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	ASSERT_EQ(recv_from(child, NULL, 0, &len), child);
+	/* The sender has written page 20 by now. */
+	ASSERT_EQ(memcmp(d, want, 4 * PAGE), 0);
+	ASSERT_EQ(memcmp(d + 8 * PAGE, want + 8 * PAGE, CLEN - 8 * PAGE), 0);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	ASSERT_EQ(waitpid(child, &status, 0), child);
+	ASSERT_EQ(status, 0);
+}
+
+/*
+ * TLB flushes, counted with the tlb_flush tracepoint in a tracefs
+ * instance of our own: IPIs the receiving thread sent to other CPUs.
+ */
+#define TRACEFS		"/sys/kernel/tracing"
+
+static char tr_dir[128];
+
+static void tr_write(const char *file, const char *val)
+{
+	char path[192];
+
+	snprintf(path, sizeof(path), "%s/%s", tr_dir, file);
+	if (!write_file(path, val))
+		FAIL("write %s to %s: %s", val, path, strerror(errno));
+}
+
+static void tr_start(void)
+{
+	char filter[64];
+
+	snprintf(tr_dir, sizeof(tr_dir), TRACEFS "/instances/ipc_cow-%d",
+		 getpid());
+	if (mkdir(tr_dir, 0755) && errno != EEXIST)
+		SKIP("no tracefs instance %s: %s", tr_dir, strerror(errno));
+	/* TLB_REMOTE_SEND_IPI in enum tlb_flush_reason */
+	snprintf(filter, sizeof(filter), "reason == 4 && common_pid == %d",
+		 getpid());
+	tr_write("events/tlb/tlb_flush/filter", filter);
+	tr_write("trace", "");
+	tr_write("events/tlb/tlb_flush/enable", "1");
+}
+
+static long tr_stop(void)
+{
+	char path[192], line[512];
+	long n = 0;
+	FILE *f;
+
+	tr_write("events/tlb/tlb_flush/enable", "0");
+	snprintf(path, sizeof(path), "%s/trace", tr_dir);
+	f = fopen(path, "r");
+	ASSERT_TRUE(f != NULL);
+	while (fgets(line, sizeof(line), f))
+		n += line[0] != '#';
+	fclose(f);
+	rmdir(tr_dir);
+	return n;
+}
+
+struct tlb_case {
+	volatile uintptr_t *box;
+	volatile int *spin;		/* a thread runs on CPU 1 meanwhile */
+};
+
+static void *spinner(void *arg)
+{
+	volatile int *spin = arg;
+
+	pin_cpu(1);
+	*spin = 2;
+	while (*spin)
+		;
+	return NULL;
+}
+
+static void tlb_sender(void *arg)
+{
+	struct tlb_case *c = arg;
+	char *s = map_anon(FLEN / 4);
+	pthread_t t;
+
+	fill(s, FLEN / 4, 60);
+	if (*c->spin) {
+		ASSERT_OK(pthread_create(&t, NULL, spinner, (void *)c->spin));
+		while (*c->spin != 2)
+			;
+	}
+	*c->box = (uintptr_t)s;
+	ASSERT_EQ(ipc_send(getppid(), s, FLEN / 4, NULL, 0, 0), 0);
+	*c->spin = 0;
+}
+
+static long tlb_ipis(bool spin)
+{
+	struct tlb_case c = { .box = mailbox(), .spin = (int *)mailbox() };
+	char *d = map_anon(FLEN / 4);	/* untouched: nothing to flush */
+	long ipis, shared;
+	size_t len;
+	pid_t child;
+
+	*c.spin = spin;
+	child = spawn(tlb_sender, &c);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	tr_start();
+	ASSERT_EQ(ipc_recv(d, FLEN / 4, &len, 0), child);
+	ipis = tr_stop();
+	shared = same_frames(d, child, *c.box, FLEN / 4 / PAGE);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	reap(child);
+	ASSERT_TRUE(holds(d, FLEN / 4, 60, -1));
+	ASSERT_EQ(shared, (long)(FLEN / 4 / PAGE));
+	munmap(d, FLEN / 4);
+	return ipis;
+}
+
+TEST(no_tlb_shootdown_unless_the_sender_runs_on_another_cpu)
+{
+	long idle, busy;
+
+	need_ipc();
+	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
+		SKIP("one CPU");
+	pin_cpu(0);
+	idle = tlb_ipis(false);
+	busy = tlb_ipis(true);
+	diag("TLB shootdown IPIs for a 1 MiB message: %ld with the sender "
+	     "asleep, %ld with a thread of it on CPU 1", idle, busy);
+	ASSERT_EQ(idle, 0);
+	/* One flush for each page table of the sender: 256 pages, <= 2. */
+	ASSERT_GE(busy, 1);
+	ASSERT_LE(busy, 2);
 }
 
 TEST_MAIN()

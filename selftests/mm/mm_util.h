@@ -4,10 +4,14 @@
 #define __CTXKIT_MM_UTIL_H
 
 #include <fcntl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <linux/io_uring.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -249,6 +253,106 @@ static inline void swap_off(bool on)
 {
 	if (on)
 		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+}
+
+/* The /proc/PID/pagemap entry of the page at @p; @pid 0 is the caller. */
+static inline uint64_t pagemap_entry(pid_t pid, const void *p)
+{
+	char path[64];
+	uint64_t e;
+	int fd;
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/pagemap");
+	fd = open(path, O_RDONLY);
+	ASSERT_OK(fd);
+	ASSERT_EQ(pread(fd, &e, 8, (uintptr_t)p / PAGE * 8), 8);
+	close(fd);
+	return e;
+}
+
+#define PM_PFN(e)	((e) & ((1ULL << 55) - 1))
+
+/* An io_uring with one fixed buffer, driven by hand: no liburing. */
+struct uring {
+	int fd;
+	unsigned int *sq_tail, *sq_mask, *sq_array;
+	unsigned int *cq_head, *cq_mask;
+	struct io_uring_sqe *sqes;
+	struct io_uring_cqe *cqes;
+};
+
+static inline void *ring_map(int fd, size_t len, off_t off)
+{
+	void *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_POPULATE, fd, off);
+
+	if (p == MAP_FAILED)
+		FAIL("mmap io_uring at %#lx: %s", (long)off, strerror(errno));
+	return p;
+}
+
+/* Register [buf, buf + len) as fixed buffer 0: pinned for good. */
+static inline void uring_init(struct uring *u, void *buf, size_t len)
+{
+	struct io_uring_params pr = { };
+	struct iovec iov = { buf, len };
+	char *sq, *cq;
+
+	u->fd = syscall(__NR_io_uring_setup, 4, &pr);
+	if (u->fd < 0)
+		SKIP("io_uring_setup: %s", strerror(errno));
+	sq = ring_map(u->fd, pr.sq_off.array + pr.sq_entries * 4,
+		      IORING_OFF_SQ_RING);
+	cq = ring_map(u->fd, pr.cq_off.cqes + pr.cq_entries *
+		      sizeof(struct io_uring_cqe), IORING_OFF_CQ_RING);
+	u->sqes = ring_map(u->fd, pr.sq_entries * sizeof(struct io_uring_sqe),
+			   IORING_OFF_SQES);
+	u->sq_tail = (unsigned int *)(sq + pr.sq_off.tail);
+	u->sq_mask = (unsigned int *)(sq + pr.sq_off.ring_mask);
+	u->sq_array = (unsigned int *)(sq + pr.sq_off.array);
+	u->cq_head = (unsigned int *)(cq + pr.cq_off.head);
+	u->cq_mask = (unsigned int *)(cq + pr.cq_off.ring_mask);
+	u->cqes = (struct io_uring_cqe *)(cq + pr.cq_off.cqes);
+	if (syscall(__NR_io_uring_register, u->fd, IORING_REGISTER_BUFFERS,
+		    &iov, 1))
+		SKIP("IORING_REGISTER_BUFFERS: %s", strerror(errno));
+}
+
+/* Read @len bytes of @fd into the fixed buffer at @dst: no page fault. */
+static inline void uring_read_fixed(struct uring *u, int fd, void *dst, size_t len)
+{
+	unsigned int tail = *u->sq_tail, idx = tail & *u->sq_mask, head;
+	struct io_uring_sqe *sqe = &u->sqes[idx];
+	int res;
+
+	memset(sqe, 0, sizeof(*sqe));
+	sqe->opcode = IORING_OP_READ_FIXED;
+	sqe->fd = fd;
+	sqe->addr = (uintptr_t)dst;
+	sqe->len = len;
+	u->sq_array[idx] = idx;
+	__atomic_store_n(u->sq_tail, tail + 1, __ATOMIC_RELEASE);
+	if (syscall(__NR_io_uring_enter, u->fd, 1, 1, IORING_ENTER_GETEVENTS,
+		    NULL, 0) != 1)
+		FAIL("io_uring_enter: %s", strerror(errno));
+	head = __atomic_load_n(u->cq_head, __ATOMIC_ACQUIRE);
+	res = u->cqes[head & *u->cq_mask].res;
+	__atomic_store_n(u->cq_head, head + 1, __ATOMIC_RELEASE);
+	if (res != (int)len)
+		FAIL("IORING_OP_READ_FIXED = %d, expected %zu", res, len);
+}
+
+/* Run the calling thread on @cpu only. */
+static inline void pin_cpu(int cpu)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	ASSERT_OK(sched_setaffinity(0, sizeof(set), &set));
 }
 
 /* Seconds on CLOCK_MONOTONIC. */

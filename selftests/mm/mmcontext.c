@@ -696,18 +696,6 @@ static void uffd_register(int fd, void *p, size_t len, __u64 mode)
 		     (unsigned long long)mode, strerror(errno));
 }
 
-/* The pagemap entry of the page at @p. */
-static uint64_t pagemap(const void *p)
-{
-	int fd = open("/proc/self/pagemap", O_RDONLY);
-	uint64_t e;
-
-	ASSERT_OK(fd);
-	ASSERT_EQ(pread(fd, &e, 8, (uintptr_t)p / PAGE * 8), 8);
-	close(fd);
-	return e;
-}
-
 #define PM_UFFD_WP	(1ULL << 57)
 
 /* Does reading the page at @p kill the reader?  Asked of a child. */
@@ -894,14 +882,14 @@ TEST(uffd_wp_dropped_since_save_stays_dropped)
 	uffd_register(fd, p, 4 * PAGE, UFFDIO_REGISTER_MODE_WP);
 	wp.range.start = (uintptr_t)p;
 	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
-	ASSERT_TRUE(pagemap(p) & PM_UFFD_WP);
+	ASSERT_TRUE(pagemap_entry(0, p) & PM_UFFD_WP);
 	ASSERT_MMC(MMCONTEXT_SAVE);
 	wp.mode = 0;			/* unprotect */
 	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
 	fill(p, 4 * PAGE, 64);
 	ASSERT_MMC(MMCONTEXT_RESTORE);
 	expect_same(p, before, 4 * PAGE, "memory");
-	if (pagemap(p) & PM_UFFD_WP)
+	if (pagemap_entry(0, p) & PM_UFFD_WP)
 		FAIL("the rollback put back the uffd write protection of "
 		     "save time");
 	close(fd);
@@ -934,11 +922,11 @@ TEST(uffd_wp_marker_in_private_file_mapping)
 	wp.range.start = (uintptr_t)p;
 	ASSERT_OK(ioctl(fd, UFFDIO_WRITEPROTECT, &wp));
 	ASSERT_OK(madvise(p, 4 * PAGE, MADV_DONTNEED));
-	ASSERT_TRUE(pagemap(p) & PM_UFFD_WP);		/* the marker */
+	ASSERT_TRUE(pagemap_entry(0, p) & PM_UFFD_WP);		/* the marker */
 
 	ASSERT_MMC(MMCONTEXT_RESTORE);
 	expect_same(p, before, 4 * PAGE, "memory");
-	if (!(pagemap(p) & PM_UFFD_WP))
+	if (!(pagemap_entry(0, p) & PM_UFFD_WP))
 		FAIL("the rollback dropped the uffd write protection");
 	close(fd);
 	munmap(p, 4 * PAGE);
@@ -1357,15 +1345,6 @@ struct on_cpu {
 	pthread_t tid;
 };
 
-static void pin_cpu(int cpu)
-{
-	cpu_set_t set;
-
-	CPU_ZERO(&set);
-	CPU_SET(cpu, &set);
-	ASSERT_OK(sched_setaffinity(0, sizeof(set), &set));
-}
-
 static void *on_cpu_main(void *arg)
 {
 	struct on_cpu *w = arg;
@@ -1478,8 +1457,6 @@ TEST(rollback_flushes_the_tlb_once_per_table)
 	ASSERT_LE(t1 - t0, 16);
 }
 
-#define PM_PFN(e)	((e) & ((1ULL << 55) - 1))
-
 /*
  * A copy sits in the LRU batch of the CPU whose write fault made it, with
  * a reference of its own, until that CPU drains its batch.  A rollback
@@ -1500,7 +1477,7 @@ TEST(copies_made_on_another_cpu_are_kept)
 	w = start_on_cpu(1, p, HOT);	/* before the save keeps its stack */
 	ASSERT_MMC(MMCONTEXT_SAVE);
 	for (i = 0; i < HOT; i++)
-		orig[i] = PM_PFN(pagemap(p + i * PAGE));
+		orig[i] = PM_PFN(pagemap_entry(0, p + i * PAGE));
 	if (!orig[0])
 		SKIP("pagemap shows no PFNs (needs CAP_SYS_ADMIN)");
 	for (round = 1; round <= 4; round++) {
@@ -1510,7 +1487,7 @@ TEST(copies_made_on_another_cpu_are_kept)
 	}
 	stop_on_cpu(w);
 	for (i = 0; i < HOT; i++)
-		if (PM_PFN(pagemap(p + i * PAGE)) == orig[i])
+		if (PM_PFN(pagemap_entry(0, p + i * PAGE)) == orig[i])
 			FAIL("page %d, written in 4 rounds in a row on CPU 1: "
 			     "its copy was not kept", i);
 }
@@ -1579,7 +1556,7 @@ static long pages_in(const char *p, size_t pages, const struct pfn_range *r,
 	int j;
 
 	for (i = 0; i < pages; i++) {
-		uint64_t e = pagemap(p + i * PAGE);
+		uint64_t e = pagemap_entry(0, p + i * PAGE);
 		unsigned long pfn = e & ((1ULL << 55) - 1);
 
 		ASSERT_TRUE(e >> 63);		/* present */

@@ -606,22 +606,42 @@ TEST(sfork_counts_match)
 	ctxtop_bpf__destroy(obj);
 }
 
+/* The PFN of the page at @p in process @pid, from its pagemap. */
+static __u64 pfn_of(pid_t pid, const void *p)
+{
+	char path[64];
+	__u64 e = 0;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", pid);
+	fd = open(path, O_RDONLY);
+	ASSERT_GE(fd, 0);
+	ASSERT_EQ(pread(fd, &e, 8, (uintptr_t)p / 4096 * 8), 8);
+	close(fd);
+	return e & ((1ULL << 55) - 1);
+}
+
 /*
- * ipc: a child sends N small messages and one big copied one to this
- * process, which receives and answers each; a refused send counts
- * nothing, and one receive truncates.  Every counter must equal what the
- * two did (bytes copied, not sent), and the child's round-trip histogram
- * must hold one entry per answered message.
+ * ipc: a child sends N small messages, one big copied one and one mapped
+ * copy-on-write to this process, which receives and answers each; a
+ * refused send counts nothing, and one receive truncates.  Every counter
+ * must equal what the two did (bytes copied, not sent; pages mapped, as
+ * pagemap shows them shared), and the child's round-trip histogram must
+ * hold one entry per answered message.
  */
 TEST(ipc_counts_match)
 {
-	const long n = 50, small = 3000, big = 16 * 4096;
+	const long n = 50, small = 3000, big = 16 * 4096, cow = 32;
 	struct ctxtop_bpf *obj = ctxtop_load(0, 0);
+	char *cm = mmap(NULL, cow * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	char *rb = mmap(NULL, cow * 4096, PROT_READ | PROT_WRITE,
+			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	struct proc_stat child_st, me;
 	char *buf = malloc(big);
+	long i, shared = 0;
 	__u64 rtt = 0;
 	size_t len;
-	long i;
 	pid_t pid;
 	int status;
 
@@ -642,8 +662,15 @@ TEST(ipc_counts_match)
 		if (syscall(__NR_ipc_send, getppid(), m, big, NULL, 0,
 			    IPC_SEND_COPY))
 			_exit(3);
+		memset(cm, 7, cow * 4096);
+		if (syscall(__NR_ipc_send, getppid(), cm, cow * 4096, NULL, 0,
+			    0))
+			_exit(4);
 		_exit(0);
 	}
+	ASSERT_TRUE(cm != MAP_FAILED && rb != MAP_FAILED);
+	madvise(cm, cow * 4096, MADV_NOHUGEPAGE);
+	madvise(rb, cow * 4096, MADV_NOHUGEPAGE);
 	for (i = 0; i <= n; i++) {
 		/* One is truncated: 1000 of its bytes are copied. */
 		ASSERT_EQ(syscall(__NR_ipc_recv, buf, i == 7 ? 1000 : big, &len,
@@ -652,6 +679,12 @@ TEST(ipc_counts_match)
 		ASSERT_EQ(syscall(__NR_ipc_reply, pid, buf, i < n ? 8 : 0, 0),
 			  0);
 	}
+	/* The child waits for the reply: its pages stay where they are. */
+	ASSERT_EQ(syscall(__NR_ipc_recv, rb, cow * 4096, &len, 0), pid);
+	for (i = 0; i < cow; i++)
+		shared += pfn_of(pid, cm + i * 4096) ==
+			  pfn_of(getpid(), rb + i * 4096);
+	ASSERT_EQ(syscall(__NR_ipc_reply, pid, NULL, 0, 0), 0);
 	ASSERT_EQ(waitpid(pid, &status, 0), pid);
 	diag("child exit %d", WEXITSTATUS(status));
 	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
@@ -667,12 +700,13 @@ TEST(ipc_counts_match)
 	     (unsigned long long)me.s.ctr[CTR_IPC_COW],
 	     (unsigned long long)me.s.ctr[CTR_IPC_REPLY],
 	     (unsigned long long)rtt);
-	ASSERT_EQ(child_st.s.ctr[CTR_IPC_SEND], n + 1);
-	ASSERT_EQ(me.s.ctr[CTR_IPC_RECV], n + 1);
+	ASSERT_EQ(shared, cow);
+	ASSERT_EQ(child_st.s.ctr[CTR_IPC_SEND], n + 2);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_RECV], n + 2);
 	ASSERT_EQ(me.s.ctr[CTR_IPC_COPIED], (n - 1) * small + 1000 + big);
-	ASSERT_EQ(me.s.ctr[CTR_IPC_COW], 0);
-	ASSERT_EQ(me.s.ctr[CTR_IPC_REPLY], n + 1);
-	ASSERT_EQ(rtt, n + 1);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_COW], shared);
+	ASSERT_EQ(me.s.ctr[CTR_IPC_REPLY], n + 2);
+	ASSERT_EQ(rtt, n + 2);
 	/* Nothing counted against the wrong side. */
 	ASSERT_EQ(me.s.ctr[CTR_IPC_SEND], 0);
 	ASSERT_EQ(child_st.s.ctr[CTR_IPC_RECV], 0);
