@@ -6,9 +6,15 @@
  *  - round trip of an 8-byte message and its 8-byte reply: a pipe
  *    ping-pong and a futex ping-pong on shared memory;
  *  - one way throughput at 4 KiB to 16 MiB, the receiver reading a byte
- *    of every page it got, each message acknowledged: pipe write/read,
+ *    of every page it got, each message acknowledged: ipc (whole pages
+ *    mapped copy-on-write), ipc with IPC_SEND_COPY, pipe write/read,
  *    vmsplice() into a pipe and read(), and process_vm_writev() into the
- *    receiver followed by a pipe notification.
+ *    receiver followed by a pipe notification;
+ *  - the cost of the copy-on-write breaks: the receiver writes 1%, 10% or
+ *    100% of the pages of each message, and the sender rewrites its
+ *    buffer before each one, against the same with IPC_SEND_COPY;
+ *  - kernel.ipc_cow_min: copy-on-write against copy from 1 to 64 pages,
+ *    with the threshold at a page for the run (root only).
  *
  * Every figure is the median of REPS runs, and every ratio is against
  * the same run's ipc figure: above 1, ipc is faster.
@@ -21,6 +27,7 @@
 #include <limits.h>
 #include <linux/futex.h>
 #include <linux/ipc_msg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -181,9 +188,15 @@ static double round_trips(enum rt_way w, long n)
 
 /* ---- throughput ------------------------------------------------------- */
 
-enum tp_way { TP_IPC, TP_PIPE, TP_VMSPLICE, TP_PVW, NR_TP };
+enum tp_way { TP_IPC, TP_IPC_COPY, TP_PIPE, TP_VMSPLICE, TP_PVW, NR_TP };
 static const char *const tp_name[NR_TP] = {
-	"ipc", "pipe", "vmsplice", "process_vm_writev",
+	"ipc", "ipc-copy", "pipe", "vmsplice", "process_vm_writev",
+};
+
+/* What each side does to the data besides moving it. */
+struct load {
+	unsigned int stride;	/* the receiver writes every stride-th page */
+	bool rewrite;		/* the sender writes all before each message */
 };
 
 static unsigned long read_pages(const char *p, size_t len)
@@ -196,8 +209,16 @@ static unsigned long read_pages(const char *p, size_t len)
 	return sum;
 }
 
+static void write_pages(char *p, size_t len, unsigned int stride)
+{
+	size_t i;
+
+	for (i = 0; stride && i < len; i += stride * PAGE)
+		p[i]++;
+}
+
 /* Bytes per second moved, @n messages of @len bytes. */
-static double throughput(enum tp_way w, size_t len, long n)
+static double throughput(enum tp_way w, size_t len, long n, struct load ld)
 {
 	char *src = map(len, MAP_PRIVATE), *dst = map(len, MAP_PRIVATE);
 	int data[2], ack[2], addr[2];
@@ -221,10 +242,12 @@ static double throughput(enum tp_way w, size_t len, long n)
 
 			switch (w) {
 			case TP_IPC:
+			case TP_IPC_COPY:
 				from = syscall(__NR_ipc_recv, dst, len, &got, 0);
 				if (from < 0 || got != len)
 					_exit(1);
 				read_pages(dst, len);
+				write_pages(dst, len, ld.stride);
 				if (syscall(__NR_ipc_reply, from, NULL, 0, 0))
 					_exit(1);
 				break;
@@ -251,9 +274,13 @@ static double throughput(enum tp_way w, size_t len, long n)
 		struct iovec l = { src, len }, r = { dst, len };
 		size_t off;
 
+		if (ld.rewrite)
+			write_pages(src, len, 1);
 		switch (w) {
 		case TP_IPC:
-			if (syscall(__NR_ipc_send, pid, src, len, NULL, 0, 0))
+		case TP_IPC_COPY:
+			if (syscall(__NR_ipc_send, pid, src, len, NULL, 0,
+				    w == TP_IPC_COPY ? IPC_SEND_COPY : 0))
 				die("ipc_send");
 			break;
 		case TP_PIPE:
@@ -294,12 +321,74 @@ static double throughput(enum tp_way w, size_t len, long n)
 	return (double)len * n / t;
 }
 
+/* Messages per run: about the same bytes whatever the size. */
+static long msgs(size_t len)
+{
+	return len >= (16 << 20) ? 8 : len >= (1 << 20) ? 32 : 2000;
+}
+
+#define COW_MIN	"/proc/sys/kernel/ipc_cow_min"
+
+/*
+ * Copy-on-write against copy for messages of 1 to 64 pages, with
+ * kernel.ipc_cow_min at a page meanwhile: where the ratio passes 1 is
+ * what the default should be.
+ */
+static void threshold(int reps)
+{
+	static const size_t pages[] = { 1, 2, 4, 8, 12, 16, 24, 32, 64 };
+	FILE *f = fopen(COW_MIN, "r+");
+	unsigned int was, i;
+	double v[2][16], med[2];
+	int r, w;
+
+	if (!f || fscanf(f, "%u", &was) != 1) {
+		printf("kernel.ipc_cow_min: cannot read %s, not measured\n",
+		       COW_MIN);
+		return;
+	}
+	rewind(f);
+	if (fprintf(f, "4096\n") < 0 || fflush(f)) {
+		printf("kernel.ipc_cow_min: cannot write it, not measured\n");
+		fclose(f);
+		return;
+	}
+	printf("kernel.ipc_cow_min (now %u): copy-on-write/copy, the receiver "
+	       "reading, median of %d runs:\n", was, reps);
+	for (i = 0; i < sizeof(pages) / sizeof(pages[0]); i++) {
+		size_t len = pages[i] * PAGE;
+
+		for (w = 0; w < 2; w++) {
+			for (r = 0; r < reps; r++)
+				v[w][r] = throughput(w ? TP_IPC_COPY : TP_IPC,
+						     len, 2000,
+						     (struct load){ 0, false });
+			med[w] = median(v[w], reps);
+		}
+		printf("  %3zu pages: %.2f\n", pages[i], med[0] / med[1]);
+	}
+	rewind(f);
+	fprintf(f, "%u\n", was);
+	fclose(f);
+}
+
 int main(int argc, char **argv)
 {
 	static const size_t sizes[] = { 4096, 65536, 1 << 20, 16 << 20 };
+	static const struct load reads = { 0, false }, loads[] = {
+		{ 100, false }, { 10, false }, { 1, false }, { 0, true },
+		{ 1, true },
+	};
+	static const char *const load_name[] = {
+		"the receiver writes 1% of the pages",
+		"the receiver writes 10%",
+		"the receiver writes 100%",
+		"the sender rewrites it all first",
+		"both: sender all first, receiver 100%",
+	};
 	int reps = argc > 1 ? atoi(argv[1]) : 5, r, w;
 	double v[NR_TP][16], med[NR_TP];
-	unsigned int s;
+	unsigned int s, k;
 
 	if (reps < 1 || reps > 16) {
 		fprintf(stderr, "usage: ipcbench [REPS (1-16)]\n");
@@ -325,13 +414,11 @@ int main(int argc, char **argv)
 	printf("one way, the receiver reads a byte a page, median of %d runs:\n",
 	       reps);
 	for (s = 0; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
-		long n = sizes[s] >= (1 << 20) ? 32 : 2000;
+		long n = msgs(sizes[s]);
 
-		if (sizes[s] >= (16 << 20))
-			n = 8;
 		for (w = 0; w < NR_TP; w++) {
 			for (r = 0; r < reps; r++)
-				v[w][r] = throughput(w, sizes[s], n);
+				v[w][r] = throughput(w, sizes[s], n, reads);
 			med[w] = median(v[w], reps);
 		}
 		printf("  %6zu KiB:", sizes[s] >> 10);
@@ -343,5 +430,27 @@ int main(int argc, char **argv)
 			printf("%s %.2f%s", tp_name[w], med[TP_IPC] / med[w],
 			       w + 1 < NR_TP ? ", " : "\n");
 	}
+
+	printf("copy-on-write breaks, 1 MiB and 16 MiB, median of %d runs:\n",
+	       reps);
+	for (s = 2; s < sizeof(sizes) / sizeof(sizes[0]); s++) {
+		for (k = 0; k < sizeof(loads) / sizeof(loads[0]); k++) {
+			for (w = TP_IPC; w <= TP_IPC_COPY; w++) {
+				for (r = 0; r < reps; r++)
+					v[w][r] = throughput(w, sizes[s],
+							     msgs(sizes[s]),
+							     loads[k]);
+				med[w] = median(v[w], reps);
+			}
+			printf("  %6zu KiB, %-34s ipc %.2f GiB/s, ipc-copy "
+			       "%.2f GiB/s, ipc/ipc-copy %.2f\n",
+			       sizes[s] >> 10, load_name[k],
+			       med[TP_IPC] / (1 << 30),
+			       med[TP_IPC_COPY] / (1 << 30),
+			       med[TP_IPC] / med[TP_IPC_COPY]);
+		}
+	}
+
+	threshold(reps);
 	return 0;
 }

@@ -28,6 +28,11 @@
  *  - ipc: a forked child sends a slice of its copy of the arena, the
  *    seed receives it into another and replies; both sides check every
  *    byte, and a slice that faults fails exactly the side it belongs to.
+ *    Two children also pass a slice between them, where no snapshot
+ *    keeps the pages from being mapped copy-on-write, and the sender
+ *    must never see the receiver's writes.  kernel.ipc_cow_min is a page
+ *    while the fuzzer runs, so that every whole page that can be is
+ *    shared, not copied.
  *
  * A failing seed prints one line with the command that replays it; a
  * crash or a hang of the seed's process is a failure too.
@@ -2045,6 +2050,7 @@ out:
 /* --- ipc: a forked child sends an arena slice, the seed receives ------ */
 
 #define IPC_MAX		(256 * 1024)
+#define COW_MIN		"/proc/sys/kernel/ipc_cow_min"
 
 /*
  * The op's own buffers: mmap(), not malloc(), which may move the break
@@ -2130,19 +2136,19 @@ static pid_t ipc_take(pid_t child, char *buf, size_t cap, unsigned char *spare,
 
 static void op_ipc(struct fuzz_state *s)
 {
-	size_t n = one_in(st, 4) ? rnd(st, IPC_MAX) : 1 + rnd(st, 2 * PAGE);
+	size_t n = one_in(st, 2) ? rnd(st, IPC_MAX) : 1 + rnd(st, 2 * PAGE);
 	unsigned long so = rnd(st, ARENA_SIZE - n), ro = rnd(st, ARENA_SIZE);
 	size_t rcap = rnd(st, ARENA_SIZE - ro), rlen = rnd(st, 2 * PAGE);
 	size_t reply_len = rnd(st, 2 * PAGE), got, len, cap, i;
-	unsigned int flags = one_in(st, 2) ? IPC_SEND_COPY : 0;
+	unsigned int flags = one_in(st, 4) ? IPC_SEND_COPY : 0;
 	uint32_t seed = (uint32_t)rnd64(&st->rng);
 	unsigned char *want, *reply, *spare;
 	struct iovec l, r;
 	pid_t pid, from;
 	char *buf;
 
-	/* Page-aligned the same on both sides half the time. */
-	if (one_in(st, 2))
+	/* Page-aligned the same on both sides 3 times in 4: shared pages. */
+	if (!one_in(st, 4))
 		ro = (ro & ~(PAGE - 1)) | (so & (PAGE - 1));
 	if (ro + rcap > ARENA_SIZE)
 		rcap = ARENA_SIZE - ro;
@@ -2202,6 +2208,75 @@ static void op_ipc(struct fuzz_state *s)
 	munmap(spare, n + 1);
 }
 
+/*
+ * ipc between two children, so that no snapshot stops the copy-on-write:
+ * the first sends a slice of its copy of the arena, the second receives
+ * it into a buffer of its own at the same offset in a page, checks it,
+ * writes some of its pages and replies.  The sender's slice must still
+ * read as it did: the receiver's writes stay the receiver's.
+ */
+static void ipc_peer(size_t n, unsigned long off, const unsigned char *want,
+		     uint32_t seed)
+{
+	unsigned char *b = ipc_buf(n + PAGE) + off;
+	size_t len, i;
+	pid_t from;
+
+	from = syscall(__NR_ipc_recv, b, n, &len, 0);
+	if (from < 0)
+		fail("ipc peers: ipc_recv: %s", errname(errno));
+	if (len != n || memcmp(b, want, n))
+		fail("ipc peers: the message differs");
+	for (i = seed % 3 * PAGE; i < n; i += (1 + seed % 4) * PAGE)
+		b[i] ^= 0xff;
+	if (syscall(__NR_ipc_reply, from, NULL, 0, 0))
+		fail("ipc peers: ipc_reply: %s", errname(errno));
+	_exit(0);
+}
+
+static void op_ipc_peers(struct fuzz_state *s)
+{
+	size_t n = PAGE + rnd(st, IPC_MAX);
+	unsigned long so = rnd(st, ARENA_SIZE - n);
+	uint32_t seed = (uint32_t)rnd64(&st->rng);
+	unsigned char *want = ipc_buf(n);
+	struct iovec l = { want, n }, r = { st->arena + so, n };
+	pid_t peer, pid;
+	long ret;
+
+	describe("ipc peers %zu bytes +%#lx", n, so);
+	/* Only a slice that reads whole: the other case is op_ipc's. */
+	if (process_vm_readv(getpid(), &l, 1, &r, 1, 0) != (ssize_t)n) {
+		munmap(want, n + 1);
+		return;
+	}
+	count(true);
+	peer = SYS(fork());
+	if (peer < 0)
+		fail("fork: %s", strerror(errno));
+	if (!peer)
+		ipc_peer(n, so & (PAGE - 1), want, seed);
+	count(true);
+	pid = SYS(fork());
+	if (pid < 0)
+		fail("fork: %s", strerror(errno));
+	if (!pid) {
+		ret = syscall(__NR_ipc_send, peer, st->arena + so, n, NULL, 0,
+			      0);
+		if (ret)
+			fail("ipc peers: ipc_send = %ld (%s)", ret,
+			     ret < 0 ? errname(errno) : "");
+		if (memcmp(st->arena + so, want, n))
+			fail("ipc peers: the sender sees the receiver's "
+			     "writes");
+		_exit(0);
+	}
+	/* The receiver first: if it fails, its sender fails after it. */
+	child_done(peer, "ipc receiver", false);
+	child_done(pid, "ipc sender", false);
+	munmap(want, n + 1);
+}
+
 /* --- the table ------------------------------------------------------- */
 
 static const struct fuzz_call calls[] = {
@@ -2224,7 +2299,8 @@ static const struct fuzz_call calls[] = {
 	{ "cp_range",		op_cp_chain,		7 },
 	{ "cp_range_args",	op_cp_random,		5 },
 	{ "sfork",		op_sfork,		3 },
-	{ "ipc",		op_ipc,			3 },
+	{ "ipc",		op_ipc,			4 },
+	{ "ipc_peers",		op_ipc_peers,		3 },
 };
 
 #define NR_CALLS	(sizeof(calls) / sizeof(calls[0]))
@@ -2480,8 +2556,10 @@ int main(int argc, char **argv)
 	uint64_t first = 1, seed, start;
 	long secs = -1, replay = -1;
 	unsigned int ops = DEF_OPS;
+	unsigned int cow_min_was = 0;
 	bool verbose = false;
 	char extra[64] = "";
+	FILE *cow_min;
 	double el;
 	int c, rc = 0, fails = 0;
 
@@ -2535,6 +2613,14 @@ int main(int argc, char **argv)
 		return 1;
 	}
 
+	/* Every whole page of a message shared, where it can be. */
+	cow_min = fopen(COW_MIN, "r+");
+	if (cow_min && fscanf(cow_min, "%u", &cow_min_was) == 1) {
+		rewind(cow_min);
+		fprintf(cow_min, "4096\n");
+		fflush(cow_min);
+	}
+
 	start = now_ns();
 	if (replay >= 0) {
 		st->verbose = true;
@@ -2552,6 +2638,11 @@ int main(int argc, char **argv)
 	}
 	el = (now_ns() - start) / 1e9;
 	rmdir(st->dir);
+	if (cow_min && cow_min_was) {
+		rewind(cow_min);
+		fprintf(cow_min, "%u\n", cow_min_was);
+		fclose(cow_min);
+	}
 	printf("ctxfuzz: %llu seeds, %llu syscalls (%llu ctxkit), %.0f "
 	       "syscalls/s, %d failures", (unsigned long long)st->stats.seeds,
 	       (unsigned long long)st->stats.syscalls,
