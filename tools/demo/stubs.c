@@ -7,7 +7,8 @@
  * answers with ipc_reply(); the child prints "REPLY: XY", where the two
  * letters must be equal.  Then the free page frames (nr_free_pages in
  * /proc/vmstat) before and after forking a process with a large heap,
- * after the child writes all of it, and the same for a large message.
+ * after the child writes all of it, and the same for a large message,
+ * mapped copy-on-write and copied.
  *
  * USAGE: stubs [MiB]   (the heap and the message; 32 by default)
  *
@@ -139,26 +140,40 @@ static void fork_frames(size_t len)
 	close(done[1]);
 }
 
-static void message_frames(size_t len)
+/*
+ * A message of @len bytes, page-aligned on both sides: the sender fills
+ * its buffer, then the receiver takes it and writes all of it.  With
+ * @flags 0 its pages are mapped copy-on-write, and frames go only when
+ * the receiver writes; with IPC_SEND_COPY they go at the receive.
+ */
+static void message_frames(size_t len, unsigned int flags)
 {
-	char *s = heap(len), *r = heap(len);
+	char *s = heap(len), *r = heap(len), c;
+	int filled[2];
 	long base;
 	pid_t pid;
 	size_t got;
 
-	memset(s, 3, len);
-	printf("== a %zu MiB message, page-aligned on both sides (copied: "
-	       "the copy-on-write transfer is not built yet)\n", len >> 20);
-	base = free_frames();
-	frames("before ipc_send", base);
+	if (pipe(filled))
+		die("pipe");
+	printf("== a %zu MiB message, page-aligned on both sides, %s\n",
+	       len >> 20, flags & IPC_SEND_COPY ? "with IPC_SEND_COPY" :
+	       "mapped copy-on-write");
 	pid = fork();
 	if (pid < 0)
 		die("fork");
 	if (!pid) {
-		syscall(__NR_ipc_send, getppid(), s, len, NULL, 0, 0);
+		memset(s, 3, len);
+		if (write(filled[1], "", 1) != 1)
+			_exit(1);
+		syscall(__NR_ipc_send, getppid(), s, len, NULL, 0, flags);
 		pause();
 		_exit(0);
 	}
+	if (read(filled[0], &c, 1) != 1)
+		die("pipe");
+	base = free_frames();
+	frames("with the sender's buffer filled", base);
 	if (syscall(__NR_ipc_recv, r, len, &got, 0) != pid || got != len)
 		die("ipc_recv");
 	frames("after ipc_recv", base);
@@ -169,6 +184,8 @@ static void message_frames(size_t len)
 	waitpid(pid, NULL, 0);
 	munmap(s, len);
 	munmap(r, len);
+	close(filled[0]);
+	close(filled[1]);
 }
 
 int main(int argc, char **argv)
@@ -199,6 +216,7 @@ int main(int argc, char **argv)
 	printf("stubs: %d pairs, %d with unequal letters or an error\n", 4,
 	       bad);
 	fork_frames(len);
-	message_frames(len);
+	message_frames(len, 0);
+	message_frames(len, IPC_SEND_COPY);
 	return bad ? 1 : 0;
 }
