@@ -1684,4 +1684,46 @@ TEST(no_tlb_shootdown_unless_the_sender_runs_on_another_cpu)
 	ASSERT_LE(busy, 3);
 }
 
+/*
+ * What GUP would refuse, sharing must refuse too: a send buffer that its
+ * own process may not read (PROT_NONE, with its pages present) fails the
+ * sender with -EFAULT, and the receiver never sees a byte of it.  A KSM
+ * candidate (MADV_MERGEABLE) is copied: KSM's rmap could not find a page
+ * mapped at another address in the receiver.
+ */
+static void unreadable_sender(void *arg)
+{
+	char *s = map_anon(CLEN), *k = map_anon(CLEN);
+
+	(void)arg;
+	fill(s, CLEN, 70);
+	ASSERT_OK(mprotect(s, CLEN, PROT_NONE));
+	ASSERT_ERR(ipc_send(getppid(), s, CLEN, NULL, 0, 0), EFAULT);
+	fill(k, CLEN, 71);
+	if (madvise(k, CLEN, MADV_MERGEABLE))
+		_exit(KSFT_SKIP);
+	*(volatile uintptr_t *)arg = (uintptr_t)k;
+	ASSERT_EQ(ipc_send(getppid(), k, CLEN, NULL, 0, 0), 0);
+}
+
+TEST(sharing_refuses_what_gup_or_rmap_would)
+{
+	volatile uintptr_t *box = mailbox();
+	char *d = map_anon(CLEN);
+	size_t len;
+	pid_t child;
+
+	need_ipc();
+	fill(d, CLEN, 69);
+	child = spawn(unreadable_sender, (void *)box);
+	ASSERT_EQ(recv_from(child, d, CLEN, &len), child);
+	/* The first message failed its sender: this is the second. */
+	if (!holds(d, CLEN, 71, -1))
+		FAIL("the receiver got %s", holds(d, CLEN, 70, -1) ?
+		     "the unreadable buffer" : "neither message");
+	ASSERT_EQ(same_frames(d, child, *box, CLEN / PAGE), 0);
+	ASSERT_EQ(ipc_reply(child, NULL, 0, 0), 0);
+	reap(child);
+}
+
 TEST_MAIN()
