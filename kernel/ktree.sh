@@ -232,8 +232,8 @@ cmd_arm64() {
 	fragment_options "${FRAGS[@]}" >>"$kb/.config"
 	make -s -C "$SRC" O="$kb" ARCH=arm64 CROSS_COMPILE=$cross olddefconfig \
 		>/dev/null 2>&1
-	for opt in CONFIG_MMCONTEXT CONFIG_CP_RANGE CONFIG_USERFAULTFD \
-		   CONFIG_TRANSPARENT_HUGEPAGE; do
+	for opt in CONFIG_MMCONTEXT CONFIG_CP_RANGE CONFIG_SFORK CONFIG_IPC_MSG \
+		   CONFIG_USERFAULTFD CONFIG_TRANSPARENT_HUGEPAGE; do
 		grep -qx "$opt=y" "$kb/.config" || die "arm64: $opt is not set"
 	done
 	say KERNEL "arm64: $(git_src log --oneline pristine..HEAD | wc -l) patch(es), -j$JOBS"
@@ -242,9 +242,10 @@ cmd_arm64() {
 		CC="ccache ${cross}gcc" \
 		KBUILD_BUILD_USER=ctxkit KBUILD_BUILD_HOST=ctxkit Image
 	# The syscalls are wired: in the table the build generated.
-	grep -q 'sys_mmcontext' "$kb/System.map" &&
-		grep -q 'sys_cp_range' "$kb/System.map" ||
-		die "arm64: sys_mmcontext or sys_cp_range missing from System.map"
+	for sc in mmcontext cp_range sfork ipc_send ipc_recv ipc_reply; do
+		grep -q "sys_$sc\$" "$kb/System.map" ||
+			die "arm64: sys_$sc missing from System.map"
+	done
 	say IMAGE "$kb/arch/arm64/boot/Image"
 }
 

@@ -6,9 +6,9 @@
  * ipc_send(), the parent receives it, computes the reply from it and
  * answers with ipc_reply(); the child prints "REPLY: XY", where the two
  * letters must be equal.  Then the free page frames (nr_free_pages in
- * /proc/vmstat) before and after forking a process with a large heap,
- * after the child writes all of it, and the same for a large message,
- * mapped copy-on-write and copied.
+ * /proc/vmstat, and what the per-CPU lists hold) before and after
+ * forking a process with a large heap, after the child writes all of it,
+ * and the same for a large message, mapped copy-on-write and copied.
  *
  * USAGE: stubs [MiB]   (the heap and the message; 32 by default)
  *
@@ -28,9 +28,16 @@
 
 #define PAGE	4096UL
 
+/*
+ * The free page frames: nr_free_pages, which counts the buddy allocator's
+ * lists only, plus the frames the per-CPU lists hold, from the "count:"
+ * of each zone's pagesets in /proc/zoneinfo.  A frame freed goes to its
+ * CPU's list first, and the next allocation there takes it back, so
+ * nr_free_pages alone may not move at all.
+ */
 static long free_frames(void)
 {
-	char name[64];
+	char name[64], line[256];
 	long val = -1, v;
 	FILE *f = fopen("/proc/vmstat", "r");
 
@@ -39,6 +46,13 @@ static long free_frames(void)
 	while (fscanf(f, "%63s %ld", name, &v) == 2)
 		if (!strcmp(name, "nr_free_pages"))
 			val = v;
+	fclose(f);
+	f = fopen("/proc/zoneinfo", "r");
+	if (!f)
+		return val;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, " count: %ld", &v) == 1)
+			val += v;
 	fclose(f);
 	return val;
 }
