@@ -1726,4 +1726,100 @@ TEST(sharing_refuses_what_gup_or_rmap_would)
 	reap(child);
 }
 
+/*
+ * Nothing is left behind when either side exits at any stage of a
+ * transfer: the sender killed with its message queued, or after the
+ * receiver shares its pages; the receiver exiting with the pages shared
+ * and the message unanswered; both exiting with the pages still shared.
+ * Every process runs in a cgroup of its own, whose memory.current goes
+ * back to nothing; kmemleak (on the debug kernel) has nothing new.
+ */
+enum stage { ST_QUEUED, ST_SENDER_KILLED, ST_RECEIVER_EXITS, ST_BOTH_EXIT,
+	     NR_STAGES };
+
+static void stage_sender(void *arg)
+{
+	char *s = map_anon(FLEN);
+
+	(void)arg;
+	fill(s, FLEN, 80);
+	ipc_send(getppid(), s, FLEN, NULL, 0, 0);
+	pause();
+}
+
+/* A receiver, in @cg, that goes as far as @st says, then exits. */
+static int stage_run(enum stage st)
+{
+	char *d = map_anon(FLEN);
+	size_t len;
+	pid_t child;
+
+	fill(d, FLEN, 79);
+	child = spawn(stage_sender, NULL);
+	wait_in_syscall(child, child, __NR_ipc_send);
+	if (st == ST_QUEUED) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		return 0;
+	}
+	if (ipc_recv(d, FLEN, &len, 0) != child || !holds(d, FLEN, 80, -1))
+		return 1;
+	if (st == ST_SENDER_KILLED) {
+		kill(child, SIGKILL);
+		waitpid(child, NULL, 0);
+		if (!holds(d, FLEN, 80, -1))
+			return 2;
+		/* It is gone: the reply finds no one. */
+		if (ipc_reply(child, NULL, 0, 0) != -1 || errno != ESRCH)
+			return 3;
+		memset(d, 1, FLEN);		/* the pages are ours alone */
+		return 0;
+	}
+	if (st == ST_RECEIVER_EXITS)
+		_exit(0);	/* the sender gets ECONNRESET, then its kill */
+	return 0;		/* ST_BOTH_EXIT: the sender dies with us */
+}
+
+static int stage_main;
+
+static int stage_work(void)
+{
+	return stage_run(stage_main);
+}
+
+TEST(nothing_is_left_when_either_side_exits_at_any_stage)
+{
+	static const char *const name[NR_STAGES] = {
+		"sender killed while queued", "sender killed after sharing",
+		"receiver exits holding it", "both exit sharing it",
+	};
+	bool kml = kmemleak_start();
+	char cg[64], leak[256];
+	int leaks, i;
+	long cur;
+
+	need_ipc();
+	cg_make(cg, sizeof(cg), "ipc_exit");
+	for (stage_main = 0; stage_main < NR_STAGES; stage_main++) {
+		cg_children(1, cg, stage_work, false);
+		/* A sender killed by its parent's death may still be going. */
+		for (i = 0; i < 500; i++) {
+			if (cg_read(cg, "cgroup.events", "populated") == 0)
+				break;
+			usleep(10000);
+		}
+		cur = cg_read(cg, "memory.current", NULL);
+		diag("%s: memory.current %ld kB after both", name[stage_main],
+		     cur >> 10);
+		/* Each side mapped 4 MiB: no more than page tables remain. */
+		ASSERT_LE(cur, (long)(FLEN / 8));
+	}
+	ASSERT_OK(rmdir(cg));
+	if (kml) {
+		leaks = kmemleak_reports(leak, sizeof(leak));
+		if (leaks)
+			FAIL("kmemleak: %d new reports: %s", leaks, leak);
+	}
+}
+
 TEST_MAIN()
