@@ -1669,11 +1669,15 @@ TEST(no_tlb_shootdown_unless_the_sender_runs_on_another_cpu)
 	need_ipc();
 	if (sysconf(_SC_NPROCESSORS_ONLN) < 2)
 		SKIP("one CPU");
+	/*
+	 * The sender inherits this: its mm runs on CPU 0 alone, as the
+	 * receiver does, unless its spinner takes it to CPU 1.
+	 */
 	pin_cpu(0);
 	idle = tlb_ipis(false);
 	busy = tlb_ipis(true);
 	diag("TLB shootdown IPIs for a 1 MiB message: %ld with the sender "
-	     "asleep, %ld with a thread of it on CPU 1", idle, busy);
+	     "on no other CPU, %ld with a thread of it on CPU 1", idle, busy);
 	ASSERT_EQ(idle, 0);
 	/*
 	 * One flush for each part of the range that lies in one page table
