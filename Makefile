@@ -44,8 +44,12 @@ DEMOS := ctxdemo stubs
 BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
 SYSCALL_BENCHES := mmbench cpbench sforkbench ipcbench
-# tools/NAME.c without BPF: tools for the kernel features' files.
-SYSCALL_TOOLS := cpinspect cprestore
+# tools/NAME.c without BPF: tools for the kernel features' files, and
+# ptyrun, which drives ctxtop on a pseudo-terminal in the tests.
+SYSCALL_TOOLS := cpinspect cprestore ptyrun
+# The terminal types ctxtop can draw on in the guest (ncurses-base).
+TERMINFO := l/linux v/vt100 v/vt220 x/xterm x/xterm-256color s/screen \
+	s/screen-256color t/tmux t/tmux-256color
 # tools/fuzz/NAME.c and tools/stress/NAME.c: run in the guest, against the
 # kernel features' system calls.
 FUZZERS := ctxfuzz
@@ -344,6 +348,10 @@ $(OUTPUT)/initramfs.cpio: $(INITRAMFS_DEPS)
 		$(TOOL_TESTS)
 	$(Q)install -m 0644 selftests/tools/tap.inc \
 		$(ROOTFS)/usr/lib/ctxkit/selftests/tools/
+	$(Q)for t in $(TERMINFO); do \
+		f=/lib/terminfo/$$t; [ -f $$f ] || f=/usr/share/terminfo/$$t; \
+		install -D -m 0644 $$f $(ROOTFS)/usr/share/terminfo/$$t || exit 1; \
+	done
 	$(Q)selftests/vm/mkinitramfs.sh $(KBUILD)/usr/gen_init_cpio $(ROOTFS) $@
 
 clean:

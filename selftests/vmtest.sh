@@ -115,7 +115,11 @@ for i in "${!DIRS[@]}"; do
 	case $PWD/ in "${DIRS[$i]}"/*) cwd=$PWD ;; esac
 done
 echo "$cwd" >"$RUN/ctxkit/cwd"
-[ $INTERACTIVE -eq 1 ] && : >"$RUN/ctxkit/interactive"
+# -s: the host terminal's type and size, for the guest's shell.
+if [ $INTERACTIVE -eq 1 ]; then
+	size=$(stty size 2>/dev/null || echo "24 80")
+	echo "${TERM:-linux} $size" >"$RUN/ctxkit/interactive"
+fi
 {
 	echo "dir /ctxkit 0755 0 0"
 	for f in "$RUN"/ctxkit/*; do
