@@ -47,7 +47,8 @@ SYSCALL_BENCHES := mmbench cpbench sforkbench ipcbench
 # tools/NAME.c without BPF: tools for the kernel features' files, and
 # ptyrun, which drives ctxtop on a pseudo-terminal in the tests.
 SYSCALL_TOOLS := cpinspect cprestore ptyrun
-# The terminal types ctxtop can draw on in the guest (ncurses-base).
+# The terminal types ctxtop can draw on in the guest: from ncurses-base,
+# which Debian marks essential, so deps.sh need not install it.
 TERMINFO := l/linux v/vt100 v/vt220 x/xterm x/xterm-256color s/screen \
 	s/screen-256color t/tmux t/tmux-256color
 # tools/fuzz/NAME.c and tools/stress/NAME.c: run in the guest, against the

@@ -19,9 +19,8 @@ PKGS=(
 	perl python3 python3-git python3-ply
 	# BPF toolchain; static libbpf, libelf, libz and libzstd for the tools
 	bpftool clang-19 libbpf-dev libzstd-dev llvm-19 zlib1g-dev
-	# ctxtop's terminal UI, linked statically, and the terminfo entries
-	# the guest gets
-	libncurses-dev ncurses-base
+	# ctxtop's terminal UI, linked statically
+	libncurses-dev
 	# upstream's mm selftests, static: liburing, libcap, libnuma; and its
 	# userland test of mm/vma.c (tools/testing/vma): liburcu
 	liburing-dev libcap-dev libnuma-dev liburcu-dev
@@ -73,7 +72,6 @@ file /usr/lib/@MA@/libzstd.a		libzstd-dev	the static BPF tools need it
 file /usr/include/curses.h		libncurses-dev	ctxtop needs it
 file /usr/lib/@MA@/libncursesw.a	libncurses-dev	the static ctxtop needs it
 file /usr/lib/@MA@/libtinfo.a		libncurses-dev	the static ctxtop needs it
-file /lib/terminfo/x/xterm		ncurses-base	the guest's terminfo
 file /usr/lib/@MA@/libc.a		libc6-dev	the static tools and tests need it
 file /usr/include/@MA@/asm/unistd.h	linux-libc-dev	the tools need it
 file /usr/include/liburing.h		liburing-dev	upstream mm selftests need it
