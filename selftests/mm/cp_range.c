@@ -898,20 +898,6 @@ TEST(dontneed_then_retouch)
 	chain_drop(&c);
 }
 
-/* A fresh file of @pages pages of fill(seed). */
-static int data_file(size_t pages, unsigned int seed)
-{
-	char path[32];
-	int fd = ckpt_file(path);
-	char *buf = malloc(pages * PAGE);
-
-	unlink(path);
-	fill(buf, pages * PAGE, seed);
-	ASSERT_EQ(write(fd, buf, pages * PAGE), (long)(pages * PAGE));
-	free(buf);
-	return fd;
-}
-
 /* munmap() of part of the range, then mmap() again over part of that. */
 TEST(munmap_then_mmap_again)
 {

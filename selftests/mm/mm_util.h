@@ -139,6 +139,19 @@ static inline int kmemleak_reports(char *first, size_t len)
 	return n;
 }
 
+/* Fail if kmemleak, started with kmemleak_start() (@started), found any. */
+static inline void kmemleak_none(bool started)
+{
+	char leak[256];
+	int leaks;
+
+	if (!started)
+		return;
+	leaks = kmemleak_reports(leak, sizeof(leak));
+	if (leaks)
+		FAIL("kmemleak: %d new reports: %s", leaks, leak);
+}
+
 /* A key of a memory.stat-like file, or memory.current's value (key NULL). */
 static inline long cg_read(const char *cg, const char *file, const char *key)
 {
@@ -253,6 +266,23 @@ static inline void swap_off(bool on)
 {
 	if (on)
 		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
+}
+
+/* A fresh unlinked file in /tmp of @pages pages of fill(@seed). */
+static inline int data_file(size_t pages, unsigned int seed)
+{
+	char path[] = "/tmp/mm_util.XXXXXX";
+	int fd = mkstemp(path);
+	char *buf = malloc(pages * PAGE);
+
+	if (fd < 0)
+		FAIL("mkstemp: %s", strerror(errno));
+	ASSERT_TRUE(buf != NULL);
+	unlink(path);
+	fill(buf, pages * PAGE, seed);
+	ASSERT_EQ(write(fd, buf, pages * PAGE), (long)(pages * PAGE));
+	free(buf);
+	return fd;
 }
 
 /* The /proc/PID/pagemap entry of the page at @p; @pid 0 is the caller. */
