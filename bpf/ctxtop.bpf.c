@@ -17,18 +17,37 @@
 
 #define MAX_THREADS	10240
 
+/*
+ * The values of the kernel's fault enums, relocated at load (CO-RE), with
+ * the ones in vmlinux.h as the fallback: an enum may lose or move a value.
+ */
+#define KVAL(type, name)						\
+	(bpf_core_enum_value_exists(type, name) ?			\
+	 bpf_core_enum_value(type, name) : name)
+#define FAULT(name)	KVAL(enum vm_fault_reason, name)
 /* VM_FAULT_ERROR is a macro, so it is not in BTF. */
-#define FAULT_ERROR	(VM_FAULT_OOM | VM_FAULT_SIGBUS | VM_FAULT_SIGSEGV | \
-			 VM_FAULT_HWPOISON | VM_FAULT_HWPOISON_LARGE | \
-			 VM_FAULT_FALLBACK)
+#define FAULT_ERROR	(FAULT(VM_FAULT_OOM) | FAULT(VM_FAULT_SIGBUS) |	\
+			 FAULT(VM_FAULT_SIGSEGV) | FAULT(VM_FAULT_HWPOISON) | \
+			 FAULT(VM_FAULT_HWPOISON_LARGE) |		\
+			 FAULT(VM_FAULT_FALLBACK))
 
-const volatile pid_t targ_tgid = 0;
+const volatile bool filter_pid = false;
 const volatile bool filter_cg = false;
+/* Time each fault, for the latency histogram (ctxtop -l). */
+const volatile bool time_faults = false;
 /* Report PIDs as seen from this PID namespace (dev/ino of its nsfs). */
 const volatile __u64 pidns_dev = 0;
 const volatile __u64 pidns_ino = 0;
 /* the kernel's page size, set at load: vmlinux.h has no PAGE_SHIFT */
 const volatile unsigned int page_shift = 12;
+
+/* With filter_pid: the processes to count (ctxtop -p), by reported tgid. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_PIDS);
+	__type(key, u32);
+	__type(value, u8);
+} pids SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -53,15 +72,16 @@ struct {
 
 /*
  * A fault in progress, per thread, kept across VM_FAULT_RETRY.  ts == 0:
- * none.  It stays when the fault completes, so the thread's next fault
- * reuses it in place.  The fentry path keeps it in task-local storage;
- * the kprobe path, for kernels where only tracing programs may use task
- * storage, in a hash by thread ID.  ctxtop creates only the one it uses.
+ * none (1: not timed).  It stays when the fault completes, so the
+ * thread's next fault reuses it in place.  The fentry path keeps it in
+ * task-local storage; the kprobe path, for kernels where only tracing
+ * programs may use task storage, in a hash by thread ID.  ctxtop creates
+ * only the one it uses, and the fentry path none unless it times faults.
  */
 struct fault_start {
 	u64 ts;
 	u64 address;
-	u32 tgid;
+	u32 flags;
 	bool retrying;
 };
 
@@ -119,20 +139,27 @@ static __always_inline bool want(u32 *tgid)
 	} else {
 		*tgid = bpf_get_current_pid_tgid() >> 32;
 	}
-	return !targ_tgid || *tgid == targ_tgid;
+	return !filter_pid || bpf_map_lookup_elem(&pids, tgid);
 }
 
+/*
+ * @tgid's row.  A new one is named after the thread group leader, whichever
+ * of its threads came first.
+ */
 static __always_inline struct proc_stat *proc_of(u32 tgid)
 {
 	static const struct proc_stat zero;
+	struct task_struct *task;
 	struct proc_stat *p;
 
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (p)
 		return p;
 	p = bpf_map_lookup_or_try_init(&procs, &tgid, &zero);
-	if (p)
-		bpf_get_current_comm(p->comm, sizeof(p->comm));
+	if (p) {
+		task = (struct task_struct *)bpf_get_current_task();
+		BPF_CORE_READ_STR_INTO(&p->comm, task, group_leader, comm);
+	}
 	return p;
 }
 
@@ -200,15 +227,17 @@ static __always_inline struct fault_start *fault_start_of(bool task,
 	return bpf_map_lookup_elem(&fault_starts, &tid);
 }
 
-static __always_inline int fault_enter(unsigned long address, bool task)
+static __always_inline int fault_enter(unsigned long address,
+				       unsigned int flags, bool task)
 {
 	struct fault_start *s;
 	u32 tgid;
 
 	s = fault_start_of(task, false);
 	if (s && s->ts && s->retrying && s->address == address) {
-		/* the retry of a fault we are already timing */
+		/* the retry of a fault we are already following */
 		s->retrying = false;
+		s->flags = flags;
 		return 0;
 	}
 	if (!want(&tgid)) {
@@ -220,68 +249,94 @@ static __always_inline int fault_enter(unsigned long address, bool task)
 		s = fault_start_of(task, true);
 	if (!s)
 		return 0;
-	s->ts = bpf_ktime_get_ns();
+	s->ts = time_faults ? bpf_ktime_get_ns() : 1;
 	s->address = address;
-	s->tgid = tgid;
+	s->flags = flags;
 	s->retrying = false;
 	return 0;
 }
 
-static __always_inline int fault_exit(u32 ret, bool task)
+/*
+ * A fault completed: counted as mm_account_fault() counts the task's
+ * min_flt and maj_flt, so get_user_pages() faults taken on the task's
+ * behalf count too.  @start: when it began, 0 if not timed.
+ */
+static __always_inline void fault_count(vm_fault_t ret, unsigned int flags,
+					u64 start)
 {
-	struct fault_start *s;
+	bool major = (ret & FAULT(VM_FAULT_MAJOR)) ||
+		     (flags & KVAL(enum fault_flag, FAULT_FLAG_TRIED));
 	struct proc_stat *p;
 	struct ctx_stat *t;
-	u32 zero = 0, slot;
+	u32 zero = 0, slot = 0, tgid;
+
+	if (!want(&tgid))
+		return;
+	if (start)
+		slot = lat_slot(start);
+	t = bpf_map_lookup_elem(&totals, &zero);
+	if (t) {
+		t->ctr[CTR_FAULTS]++;
+		t->ctr[CTR_MAJOR] += major;
+		if (start)
+			t->lat[slot & (MAX_SLOTS - 1)]++;
+	}
+	p = proc_of(tgid);
+	if (p) {
+		__sync_fetch_and_add(&p->s.ctr[CTR_FAULTS], 1);
+		if (major)
+			__sync_fetch_and_add(&p->s.ctr[CTR_MAJOR], 1);
+		if (start)
+			__sync_fetch_and_add(&p->s.lat[slot & (MAX_SLOTS - 1)], 1);
+	}
+}
+
+/* The end of a fault that fault_enter() saw begin. */
+static __always_inline int fault_exit(vm_fault_t ret, bool task)
+{
+	struct fault_start *s;
 
 	s = fault_start_of(task, false);
 	if (!s || !s->ts)
 		return 0;
-	if (ret & VM_FAULT_RETRY) {
+	if (ret & FAULT(VM_FAULT_RETRY)) {
 		s->retrying = true;
 		return 0;
 	}
-	if (!(ret & FAULT_ERROR)) {
-		slot = lat_slot(s->ts);
-		t = bpf_map_lookup_elem(&totals, &zero);
-		if (t) {
-			t->ctr[CTR_FAULTS]++;
-			t->lat[slot]++;
-		}
-		p = proc_of(s->tgid);
-		if (p) {
-			__sync_fetch_and_add(&p->s.ctr[CTR_FAULTS], 1);
-			__sync_fetch_and_add(&p->s.lat[slot], 1);
-		}
-	}
+	if (!(ret & FAULT_ERROR))
+		fault_count(ret, s->flags, time_faults ? s->ts : 0);
 	s->ts = 0;
 	return 0;
 }
 
 /*
- * Faults: handle_mm_fault() from the arch fault handler.  regs is NULL
- * for get_user_pages() faults, which are not the task's own.  Counted as
- * mm_account_fault() counts min_flt/maj_flt: once complete, not on error.
+ * Faults: handle_mm_fault(), from the arch fault handler (regs set) or
+ * from get_user_pages() (regs NULL).  Counted once complete, not on error.
+ * Untimed, fexit alone counts them: it sees the flags and the result.
  */
 SEC("fentry/handle_mm_fault")
 int BPF_PROG(fault_fentry, struct vm_area_struct *vma, unsigned long address,
 	     unsigned int flags, struct pt_regs *regs)
 {
-	return regs ? fault_enter(address, true) : 0;
+	return fault_enter(address, flags, true);
 }
 
 SEC("fexit/handle_mm_fault")
 int BPF_PROG(fault_fexit, struct vm_area_struct *vma, unsigned long address,
 	     unsigned int flags, struct pt_regs *regs, vm_fault_t ret)
 {
-	return regs ? fault_exit(ret, true) : 0;
+	if (time_faults)
+		return fault_exit(ret, true);
+	if (!(ret & (FAULT(VM_FAULT_RETRY) | FAULT_ERROR)))
+		fault_count(ret, flags, 0);
+	return 0;
 }
 
 SEC("kprobe/handle_mm_fault")
 int BPF_KPROBE(fault_kprobe, struct vm_area_struct *vma, unsigned long address,
-	       unsigned int flags, struct pt_regs *regs)
+	       unsigned int flags)
 {
-	return regs ? fault_enter(address, false) : 0;
+	return fault_enter(address, flags, false);
 }
 
 SEC("kretprobe/handle_mm_fault")
@@ -290,7 +345,10 @@ int BPF_KRETPROBE(fault_kretprobe, long ret)
 	return fault_exit(ret, false);
 }
 
-/* Last resort: count fault exceptions, with no latency. */
+/*
+ * Last resort: count user fault exceptions (x86), with no latency: every
+ * exception, including those that fail or are retried; no GUP faults.
+ */
 SEC("tp/exceptions/page_fault_user")
 int fault_tp(void *ctx)
 {
@@ -525,16 +583,26 @@ int brk_exit(struct trace_event_raw_sys_exit *ctx)
 /*
  * Keep a process's name current: the first event of a forked child comes
  * before its exec() or prctl(PR_SET_NAME), and both end in task_rename.
- * Only a thread group leader renaming itself names the process.
+ * Only a thread group leader renaming itself names the process.  The
+ * event's pid field is gone from some kernels (6.13): there the renamed
+ * task is taken to be the caller, as it is but for a write to another
+ * thread's /proc/PID/comm.
  */
+struct trace_event_raw_task_rename___x {
+	pid_t pid;
+} __attribute__((preserve_access_index));
+
 SEC("tp/task/task_rename")
 int comm_rename(struct trace_event_raw_task_rename *ctx)
 {
+	struct trace_event_raw_task_rename___x *x = (void *)ctx;
 	u64 id = bpf_get_current_pid_tgid();
 	struct proc_stat *p;
 	u32 tgid;
 
-	if (ctx->pid != (u32)id || (u32)id != id >> 32 || !want(&tgid))
+	if (bpf_core_field_exists(x->pid) && x->pid != (u32)id)
+		return 0;
+	if ((u32)id != id >> 32 || !want(&tgid))
 		return 0;
 	p = bpf_map_lookup_elem(&procs, &tgid);
 	if (p)

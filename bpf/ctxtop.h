@@ -4,6 +4,8 @@
 
 #define TASK_COMM_LEN	16
 #define MAX_PROCS	10240
+/* the most processes -p takes */
+#define MAX_PIDS	64
 /* log2 buckets of fault latency in ns: slot i holds [2^i, 2^(i+1)) */
 #define MAX_SLOTS	32
 
@@ -12,7 +14,8 @@
  * ctxtop.bpf.c and one line in ctxtop.c's column table.
  */
 enum ctr {
-	CTR_FAULTS,		/* user page faults, completed */
+	CTR_FAULTS,		/* page faults completed: min_flt + maj_flt */
+	CTR_MAJOR,		/*   ... of them major: maj_flt */
 	CTR_COW,		/* copy-on-write: real page copies */
 	CTR_ZERO_FILL,		/* copy-on-write from the zero page */
 	CTR_ANON,		/* first-touch anonymous allocations */

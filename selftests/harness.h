@@ -92,6 +92,13 @@ static inline void diag(const char *fmt, ...)
 #define ASSERT_GE(a, b)	__ASSERT_CMP(a, >=, b)
 #define ASSERT_LE(a, b)	__ASSERT_CMP(a, <=, b)
 
+#define ASSERT_STR_EQ(a, b) do {					\
+		const char *__a = (a), *__b = (b);			\
+		if (strcmp(__a, __b))					\
+			FAIL("expected %s == \"%s\", got \"%s\"",	\
+			     #a, __b, __a);				\
+	} while (0)
+
 /* A libc call that must succeed: 0 or a value, never -1. */
 #define ASSERT_OK(expr) do {						\
 		if ((long)(expr) < 0)					\

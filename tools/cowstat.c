@@ -167,11 +167,21 @@ int main(int argc, char **argv)
 	struct cowstat_bpf *obj;
 	int err;
 
+	/* usage errors exit with 2, as for every ctxkit tool */
+	argp_err_exit_status = 2;
 	err = argp_parse(&argp, argc, argv, 0, NULL, NULL);
 	if (err)
-		return err;
+		return 2;
 
 	libbpf_set_print(libbpf_print_fn);
+	if (!bpf_privileged()) {
+		fprintf(stderr, "cowstat: needs root, or CAP_BPF and CAP_PERFMON\n");
+		return 1;
+	}
+	if (env.pid && kill(env.pid, 0) && errno == ESRCH) {
+		fprintf(stderr, "cowstat: no process %d\n", env.pid);
+		return 1;
+	}
 
 	obj = cowstat_bpf__open();
 	if (!obj) {

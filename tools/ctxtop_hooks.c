@@ -1,5 +1,8 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 /* ctxtop_hooks - which of ctxtop's BPF programs this kernel can take. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 #include <bpf/libbpf.h>
 #include "ctxtop.skel.h"
@@ -8,6 +11,7 @@
 
 const char *const feature_names[NR_FEATURES] = {
 	[F_FAULTS]	= "faults",
+	[F_MAJOR]	= "major",
 	[F_LATENCY]	= "latency",
 	[F_COW]		= "cow",
 	[F_ANON]	= "first-touch",
@@ -20,16 +24,45 @@ const char *const feature_names[NR_FEATURES] = {
 	[F_FILE]	= "shared-file",
 };
 
+const char *const tier_names[NR_TIERS] = {
+	[TIER_FENTRY]		= "fentry",
+	[TIER_KPROBE]		= "kprobe",
+	[TIER_TRACEPOINT]	= "tracepoint",
+	[TIER_NONE]		= "none",
+};
+
 static void prog_off(struct bpf_program *prog)
 {
 	bpf_program__set_autoload(prog, false);
 }
 
+/* Can faults be seen through @tier here?  If not, why not. */
+static const char *tier_missing(enum fault_tier tier)
+{
+	switch (tier) {
+	case TIER_FENTRY:
+		if (!vmlinux_btf_exists())
+			return "kernel has no BTF";
+		return fentry_can_attach("handle_mm_fault") ? NULL :
+		       "cannot fentry handle_mm_fault";
+	case TIER_KPROBE:
+		return kprobe_exists("handle_mm_fault") ? NULL :
+		       "cannot kprobe handle_mm_fault";
+	case TIER_TRACEPOINT:
+		return tracepoint_exists("exceptions", "page_fault_user") ?
+		       NULL : "no exceptions:page_fault_user tracepoint";
+	default:
+		return NULL;
+	}
+}
+
 /*
- * fentry/fexit on handle_mm_fault, else kprobes, else the fault exception
- * tracepoint (no latency then); ctxkit's events by tp_btf.
+ * Faults by the first of fentry/fexit on handle_mm_fault, kprobes, or the
+ * fault exception tracepoint (no latency then) that works, from @from on;
+ * ctxkit's events by tp_btf.
  */
-void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
+void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h,
+			  enum fault_tier from, bool latency)
 {
 	static const struct {
 		const char *tp;
@@ -59,45 +92,59 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 		obj->progs.sfork_share, obj->progs.ipc_send,
 		obj->progs.ipc_recv, obj->progs.ipc_reply,
 	};
+	const char *why = NULL;
+	enum fault_tier t;
 	size_t i;
 
-	*h = (struct ctxtop_hooks){ .fault_hook = "none" };
+	*h = (struct ctxtop_hooks){ 0 };
 	obj->rodata->page_shift = __builtin_ctzl(sysconf(_SC_PAGESIZE));
 
-	if (fentry_can_attach("handle_mm_fault")) {
-		h->fault_hook = "fentry";
-		prog_off(obj->progs.fault_kprobe);
-		prog_off(obj->progs.fault_kretprobe);
-		prog_off(obj->progs.fault_tp);
-		bpf_map__set_autocreate(obj->maps.fault_starts, false);
-	} else if (kprobe_exists("handle_mm_fault")) {
-		h->fault_hook = "kprobe";
-		prog_off(obj->progs.fault_fentry);
-		prog_off(obj->progs.fault_fexit);
-		prog_off(obj->progs.fault_tp);
-		bpf_map__set_autocreate(obj->maps.fault_task, false);
-	} else {
-		prog_off(obj->progs.fault_fentry);
-		prog_off(obj->progs.fault_fexit);
-		prog_off(obj->progs.fault_kprobe);
-		prog_off(obj->progs.fault_kretprobe);
-		bpf_map__set_autocreate(obj->maps.fault_task, false);
-		bpf_map__set_autocreate(obj->maps.fault_starts, false);
-		h->why[F_LATENCY] = "handle_mm_fault cannot be traced";
-		if (tracepoint_exists("exceptions", "page_fault_user")) {
-			h->fault_hook = "tracepoint";
-		} else {
-			prog_off(obj->progs.fault_tp);
-			h->why[F_FAULTS] = "no fault hook on this kernel";
-		}
+	for (t = from; t < TIER_NONE; t++) {
+		const char *miss = tier_missing(t);
+
+		if (!miss)
+			break;
+		why = why ? why : miss;
 	}
+	h->tier = t;
+	h->fault_hook = tier_names[t];
+	h->latency = latency && t < TIER_TRACEPOINT;
+	obj->rodata->time_faults = h->latency;
+	/* fexit alone counts faults; fentry times them */
+	if (t != TIER_FENTRY || !h->latency)
+		prog_off(obj->progs.fault_fentry);
+	if (t != TIER_FENTRY) {
+		prog_off(obj->progs.fault_fexit);
+		bpf_map__set_autocreate(obj->maps.fault_task, false);
+	}
+	if (t != TIER_KPROBE) {
+		prog_off(obj->progs.fault_kprobe);
+		prog_off(obj->progs.fault_kretprobe);
+		bpf_map__set_autocreate(obj->maps.fault_starts, false);
+	}
+	if (t != TIER_TRACEPOINT)
+		prog_off(obj->progs.fault_tp);
+	if (t == TIER_TRACEPOINT) {
+		h->why[F_LATENCY] = "the fault tracepoint cannot time faults";
+		h->why[F_MAJOR] = "the fault tracepoint does not tell major faults";
+	} else if (t == TIER_NONE) {
+		h->why[F_LATENCY] = h->why[F_MAJOR] = why;
+	}
+	if (t == TIER_NONE)
+		h->why[F_FAULTS] = from == TIER_FENTRY || !why ?
+			"no fault hook on this kernel" : why;
 
 	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++) {
-		if (tp_btf_exists(ctxkit_tps[i].tp))
+		if (h->why[ctxkit_tps[i].f] || tp_btf_exists(ctxkit_tps[i].tp))
 			continue;
 		prog_off(tp_progs[i]);
-		h->why[ctxkit_tps[i].f] = "kernel lacks ctxkit tracepoints";
+		h->why[ctxkit_tps[i].f] = !vmlinux_btf_exists() ?
+			"kernel has no BTF" : "kernel lacks ctxkit tracepoints";
 	}
+	/* the others of a feature whose first tracepoint was missing */
+	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++)
+		if (h->why[ctxkit_tps[i].f])
+			prog_off(tp_progs[i]);
 
 	/* without it, a process keeps the name it had at its first event */
 	if (!tracepoint_exists("task", "task_rename"))
@@ -117,3 +164,69 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h)
 	trace_helpers_release();
 }
 
+struct ctxtop_bpf *ctxtop__start(const struct ctxtop_start_opts *o,
+				 struct ctxtop_hooks *h)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = o->btf_path);
+	enum fault_tier tier = o->tier;
+	struct ctxtop_bpf *obj;
+	const char *what;
+	int err;
+
+	for (;;) {
+		obj = ctxtop_bpf__open_opts(&open_opts);
+		if (!obj) {
+			err = -errno;
+			fprintf(stderr, "%s: cannot open the BPF object: %s\n",
+				o->prog, strerror(-err));
+			goto out;
+		}
+		ctxtop_hooks__choose(obj, h, tier, o->latency);
+		if (!o->any_tier && h->tier != tier) {
+			fprintf(stderr, "%s: cannot see faults through %s here: %s\n",
+				o->prog, tier_names[tier],
+				h->why[F_FAULTS] ? h->why[F_FAULTS] :
+				tier_missing(tier));
+			err = -EOPNOTSUPP;
+			goto out;
+		}
+		if (!h->available) {
+			fprintf(stderr, "%s: nothing to trace on this kernel: %s\n",
+				o->prog, h->why[F_FAULTS]);
+			err = -EOPNOTSUPP;
+			goto out;
+		}
+		if (o->before_load) {
+			err = o->before_load(obj, o->ctx);
+			if (err)
+				goto out;
+		}
+		what = "load";
+		err = ctxtop_bpf__load(obj);
+		if (!err && o->before_attach) {
+			err = o->before_attach(obj, o->ctx);
+			if (err)
+				goto out;
+		}
+		if (!err) {
+			what = "attach";
+			err = ctxtop_bpf__attach(obj);
+		}
+		if (!err)
+			return obj;
+		if (!o->any_tier || h->tier >= TIER_TRACEPOINT) {
+			fprintf(stderr, "%s: failed to %s BPF programs (faults via %s): %s\n",
+				o->prog, what, h->fault_hook, strerror(-err));
+			goto out;
+		}
+		fprintf(stderr, "%s: faults via %s failed to %s (%s); trying the next hook\n",
+			o->prog, h->fault_hook, what, strerror(-err));
+		tier = h->tier + 1;
+		ctxtop_bpf__destroy(obj);
+	}
+out:
+	ctxtop_bpf__destroy(obj);
+	errno = -err;
+	return NULL;
+}

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
@@ -37,14 +40,48 @@ void trace_helpers_release(void)
 	vmlinux_btf_tried = false;
 }
 
-/* fentry, fexit and tp_btf are BPF_PROG_TYPE_TRACING programs. */
-static bool tracing_progs_ok(void)
+bool vmlinux_btf_exists(void)
 {
-	static int ok = -1;
+	vmlinux_btf_has("int", BTF_KIND_INT);
+	return vmlinux_btf;
+}
 
-	if (ok < 0)
-		ok = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACING, NULL) == 1;
-	return ok;
+/*
+ * Load "return 0" as a tracing program of @type on vmlinux function or
+ * typedef @btf_id, and if @attach, attach it; as libbpf-tools' probes do.
+ */
+static bool tracing_prog_works(enum bpf_attach_type type, int btf_id,
+			       bool attach)
+{
+	struct bpf_insn insns[] = {
+		{ .code = BPF_ALU64 | BPF_MOV | BPF_K, .dst_reg = BPF_REG_0 },
+		{ .code = BPF_JMP | BPF_EXIT },
+	};
+	LIBBPF_OPTS(bpf_prog_load_opts, opts,
+		    .expected_attach_type = type,
+		    .attach_btf_id = btf_id);
+	int prog_fd, link_fd = 0;
+
+	if (btf_id <= 0)
+		return false;
+	prog_fd = bpf_prog_load(BPF_PROG_TYPE_TRACING, "probe", "GPL", insns,
+				sizeof(insns) / sizeof(insns[0]), &opts);
+	if (prog_fd < 0)
+		return false;
+	if (attach) {
+		link_fd = bpf_raw_tracepoint_open(NULL, prog_fd);
+		if (link_fd >= 0)
+			close(link_fd);
+	}
+	close(prog_fd);
+	return link_fd >= 0;
+}
+
+static int vmlinux_btf_id(const char *name, int kind)
+{
+	if (!vmlinux_btf_exists())
+		return -ENOENT;
+	return btf__find_by_name_kind(vmlinux_btf, name, kind);
 }
 
 bool tp_btf_exists(const char *name)
@@ -53,7 +90,9 @@ bool tp_btf_exists(const char *name)
 
 	/* Every tracepoint has a "btf_trace_<name>" typedef in vmlinux BTF. */
 	snprintf(tname, sizeof(tname), "btf_trace_%s", name);
-	return vmlinux_btf_has(tname, BTF_KIND_TYPEDEF) && tracing_progs_ok();
+	return tracing_prog_works(BPF_TRACE_RAW_TP,
+				  vmlinux_btf_id(tname, BTF_KIND_TYPEDEF),
+				  false);
 }
 
 bool tracepoint_exists(const char *category, const char *event)
@@ -97,9 +136,9 @@ static int ftrace_can_trace(const char *name)
 
 bool fentry_can_attach(const char *name)
 {
-	/* notrace functions are in BTF too; the ftrace list, if any, rules */
-	return vmlinux_btf_has(name, BTF_KIND_FUNC) &&
-	       ftrace_can_trace(name) != 0 && tracing_progs_ok();
+	/* loaded and attached: BTF says nothing of notrace or of trampolines */
+	return tracing_prog_works(BPF_TRACE_FENTRY,
+				  vmlinux_btf_id(name, BTF_KIND_FUNC), true);
 }
 
 /* libbpf makes kprobes through the perf PMU, else through kprobe_events. */
@@ -139,11 +178,12 @@ bool kprobe_exists(const char *name)
 	return found;
 }
 
-void prog_stats_sum(struct bpf_object *obj, __u64 *run_cnt, __u64 *run_ns)
+void prog_stats_sum(struct bpf_object *obj, __u64 *run_cnt, __u64 *run_ns,
+		    __u64 *misses)
 {
 	struct bpf_program *prog;
 
-	*run_cnt = *run_ns = 0;
+	*run_cnt = *run_ns = *misses = 0;
 	bpf_object__for_each_program(prog, obj) {
 		struct bpf_prog_info info = {};
 		__u32 len = sizeof(info);
@@ -153,6 +193,7 @@ void prog_stats_sum(struct bpf_object *obj, __u64 *run_cnt, __u64 *run_ns)
 			continue;
 		*run_cnt += info.run_cnt;
 		*run_ns += info.run_time_ns;
+		*misses += info.recursion_misses;
 	}
 }
 
@@ -167,4 +208,57 @@ int parse_long(const char *arg, long min, long max, long *out)
 		return -EINVAL;
 	*out = val;
 	return 0;
+}
+
+bool bpf_privileged(void)
+{
+	struct __user_cap_header_struct hdr = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct data[2] = {};
+	uint64_t eff;
+
+	if (syscall(SYS_capget, &hdr, data))
+		return geteuid() == 0;
+	eff = data[0].effective | (uint64_t)data[1].effective << 32;
+#define HAS(cap)	(eff & (1ULL << (cap)))
+	return HAS(CAP_SYS_ADMIN) || (HAS(CAP_BPF) && HAS(CAP_PERFMON));
+#undef HAS
+}
+
+/*
+ * The bcc/libbpf-tools histogram layout: one line per log2 slot from the
+ * first to the last that is not empty, the count and a bar of stars.
+ */
+void print_log2_hist(void (*line)(void *ctx, const char *text), void *ctx,
+		     const __u64 *vals, int nr, const char *unit)
+{
+	char buf[160], bar[41];
+	__u64 max = 0;
+	int i, first = -1, last = -1;
+
+	for (i = 0; i < nr; i++) {
+		if (vals[i] > max)
+			max = vals[i];
+		if (vals[i]) {
+			last = i;
+			if (first < 0)
+				first = i;
+		}
+	}
+	snprintf(buf, sizeof(buf), "%*s%-*s : count    distribution",
+		 10, unit, 15, "");
+	line(ctx, buf);
+	for (i = first < 0 ? 0 : first; i <= last; i++) {
+		__u64 lo = i ? 1ULL << i : 0, hi = (2ULL << i) - 1;
+		int stars = max ? (int)(vals[i] * 40 / max) : 0;
+
+		memset(bar, '*', stars);
+		memset(bar + stars, ' ', 40 - stars);
+		bar[40] = 0;
+		snprintf(buf, sizeof(buf), "%*llu -> %-*llu : %-8llu |%s|",
+			 10, (unsigned long long)lo, 10, (unsigned long long)hi,
+			 (unsigned long long)vals[i], bar);
+		line(ctx, buf);
+	}
 }

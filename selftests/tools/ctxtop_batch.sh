@@ -38,14 +38,15 @@ function num(v) {
 }'
 
 # The last interval's rows, as "COMM FLT/s COW/s 1ST/s STACK BRK+ BRK- SHF/s"
-# with k/M suffixes expanded.  A row must have all 11 columns.
+# with k/M suffixes expanded.  A row must have all 12 columns (PID COMM
+# FLT/s MAJ/s P50 P99 COW/s 1ST/s STACK BRK+ BRK- SHF/s).
 awk "$NUM"'
 	/^ *PID COMM/ { n = 0; bad = 0; delete rows; inrows = 1; next }
 	/^$/ { inrows = 0; next }
 	inrows {
-		if (NF != 11 || $1 !~ /^[0-9]+$/) { bad++; next }
-		rows[++n] = $2 " " num($3) " " num($6) " " num($7) " " \
-			    num($8) " " num($9) " " num($10) " " num($11)
+		if (NF != 12 || $1 !~ /^[0-9]+$/) { bad++; next }
+		rows[++n] = $2 " " num($3) " " num($7) " " num($8) " " \
+			    num($9) " " num($10) " " num($11) " " num($12)
 	}
 	END {
 		for (i = 1; i <= n; i++) print rows[i]

@@ -26,6 +26,11 @@ for term in linux xterm-256color screen; do
 	rc=$?
 	result $rc "ctxtop_tty_${term}_draws_the_table" \
 		"$([ $rc = 0 ] || echo "no PID and COMM header in what was drawn")"
+	# 'v' took it to the snapshot view, whose header line is new
+	grep -q 'mmcontext:' "$out.$term"
+	rc=$?
+	result $rc "ctxtop_tty_${term}_v_switches_view" \
+		"$([ $rc = 0 ] || echo "no snapshot view header after v")"
 done
 kill $demo
 wait $demo

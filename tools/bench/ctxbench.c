@@ -2,13 +2,14 @@
 /*
  * ctxbench - what ctxtop's BPF programs cost the workloads they watch.
  *
- * Each workload runs REPS times (default 10, pinned to CPU 0) with nothing
- * attached and REPS times with
- * all of ctxtop's programs attached (and BPF run-time stats on, as ctxtop
- * runs them), alternating, in this one run.  It prints the ratio of the
- * medians, and the added cost per event: the extra time per run divided by
- * the events the programs saw in it.  Absolute times under emulation are
- * noise; the ratios are the result.
+ * Each workload runs REPS times (default 10, pinned to CPU 0) each of three
+ * ways, alternating, in this one run: with nothing attached; with ctxtop's
+ * programs as it attaches them by default (faults counted, not timed, no
+ * BPF_ENABLE_STATS); and in full (ctxtop -l --self-stats: every fault
+ * timed, and the host-wide run-time stats on).  It prints each way's ratio
+ * of medians to the base, and the added cost per fault: the extra time per
+ * run divided by the faults counted in it.  Absolute times under
+ * emulation are noise; the ratios are the result.
  *
  * It attaches what ctxtop would on the running kernel, so on a stock kernel
  * it measures ctxtop's fallback hooks.
@@ -146,7 +147,7 @@ static const struct workload {
 	{ "shared-file", w_shared_file },
 };
 
-/* Each program's own run time per run, over the whole benchmark. */
+/* Each program's own run time per run, over the full way's runs. */
 static void print_prog_costs(struct ctxtop_bpf *obj)
 {
 	struct bpf_program *prog;
@@ -164,6 +165,24 @@ static void print_prog_costs(struct ctxtop_bpf *obj)
 		       (unsigned long long)info.run_cnt,
 		       (double)info.run_time_ns / info.run_cnt);
 	}
+}
+
+/* The faults @obj has counted so far, over every CPU. */
+static __u64 faults_counted(struct ctxtop_bpf *obj)
+{
+	static struct ctx_stat *percpu;
+	int ncpus = libbpf_num_possible_cpus(), cpu;
+	__u32 zero = 0;
+	__u64 sum = 0;
+
+	if (!percpu)
+		percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu || bpf_map_lookup_elem(bpf_map__fd(obj->maps.totals),
+					   &zero, percpu))
+		die("read totals");
+	for (cpu = 0; cpu < ncpus; cpu++)
+		sum += percpu[cpu].ctr[CTR_FAULTS];
+	return sum;
 }
 
 /*
@@ -210,13 +229,62 @@ static void ctxtop_startup(void)
 	       (first - interval) * 1e3, first * 1e3, ru.ru_maxrss / 1024.0);
 }
 
+/* ctxtop's programs, loaded as ctxtop -l (@timed) or plain ctxtop would. */
+static struct ctxtop_bpf *load(bool timed, struct ctxtop_hooks *hooks)
+{
+	struct ctxtop_bpf *obj = ctxtop_bpf__open();
+
+	if (!obj)
+		die("open BPF object");
+	ctxtop_hooks__choose(obj, hooks, TIER_FENTRY, timed);
+	if (!hooks->available) {
+		fprintf(stderr, "ctxbench: nothing ctxtop could attach here\n");
+		exit(1);
+	}
+	if (ctxtop_bpf__load(obj))
+		die("load BPF programs");
+	return obj;
+}
+
+enum { BASE, DEFAULT, FULL, NR_WAYS };
+
+/* One run of workload @w, the way @way; its time; adds the faults counted. */
+static double run_way(const struct workload *w, int way,
+		      struct ctxtop_bpf *objs[NR_WAYS], __u64 *faults)
+{
+	int stats_fd = -1;
+	__u64 f0 = 0;
+	double t0, t;
+
+	if (way != BASE) {
+		if (ctxtop_bpf__attach(objs[way]))
+			die("attach");
+		f0 = faults_counted(objs[way]);
+	}
+	if (way == FULL) {
+		stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		if (stats_fd < 0)
+			die("BPF_ENABLE_STATS");
+	}
+	t0 = now();
+	w->run();
+	t = now() - t0;
+	if (stats_fd >= 0)
+		close(stats_fd);
+	if (way != BASE) {
+		*faults += faults_counted(objs[way]) - f0;
+		ctxtop_bpf__detach(objs[way]);
+	}
+	return t;
+}
+
 int main(int argc, char **argv)
 {
-	double base[MAX_REPS], with[MAX_REPS];
-	struct ctxtop_hooks hooks;
-	struct ctxtop_bpf *obj;
+	double times[NR_WAYS][MAX_REPS];
+	struct ctxtop_bpf *objs[NR_WAYS] = {};
+	struct ctxtop_hooks hooks, full_hooks;
 	cpu_set_t cpus;
-	int opt, stats_fd, r;
+	int opt, r, way;
 	size_t w;
 
 	while ((opt = getopt(argc, argv, "m:f:r:")) != -1) {
@@ -238,66 +306,48 @@ int main(int argc, char **argv)
 	/* first: RUSAGE_CHILDREN's max RSS must not see the workloads */
 	ctxtop_startup();
 
-	obj = ctxtop_bpf__open();
-	if (!obj)
-		die("open BPF object");
-	/* what ctxtop would attach on this kernel */
-	ctxtop_hooks__choose(obj, &hooks);
-	if (!hooks.available) {
-		fprintf(stderr, "ctxbench: nothing ctxtop could attach here\n");
-		return 1;
-	}
-	if (ctxtop_bpf__load(obj))
-		die("load BPF programs");
-	stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
-	if (stats_fd < 0)
-		die("BPF_ENABLE_STATS");
+	/* what ctxtop would attach on this kernel, by default and in full */
+	objs[DEFAULT] = load(false, &hooks);
+	objs[FULL] = load(true, &full_hooks);
 
 	printf("ctxbench: anon-touch %ld MiB, fork-cow and shared-file %ld MiB, "
 	       "%ld reps each way, %ld CPUs, faults via %s\n", anon_mib,
 	       fork_mib, reps, sysconf(_SC_NPROCESSORS_ONLN), hooks.fault_hook);
+	printf("  default: ctxtop's default, faults counted, not timed\n"
+	       "  full: ctxtop -l --self-stats, faults timed, BPF_ENABLE_STATS on\n");
 	for (w = 0; w < NR_FEATURES; w++)
-		if (hooks.why[w])
+		if (full_hooks.why[w])
 			printf("  not attached: %s (%s)\n", feature_names[w],
-			       hooks.why[w]);
-	printf("%-12s %10s %10s %7s %10s %9s %9s\n", "workload", "base ms",
-	       "with ms", "ratio", "events", "ns/event", "bpf ns/ev");
+			       full_hooks.why[w]);
+	printf("%-12s %9s %9s %9s %8s %8s %10s %9s %9s\n", "workload", "base ms",
+	       "dflt ms", "full ms", "dflt/b", "full/b", "faults",
+	       "dflt ns/f", "full ns/f");
 
 	for (w = 0; w < sizeof(workloads) / sizeof(workloads[0]); w++) {
-		__u64 ev0, ev1, ns0, ns1, events = 0, run_ns = 0;
-		double mb, mw;
+		__u64 faults[NR_WAYS] = {};
+		double med[NR_WAYS];
 
 		workloads[w].run();	/* warm up */
-		for (r = 0; r < reps; r++) {
-			double t0;
-
-			t0 = now();
-			workloads[w].run();
-			base[r] = now() - t0;
-
-			if (ctxtop_bpf__attach(obj))
-				die("attach");
-			prog_stats_sum(obj->obj, &ev0, &ns0);
-			t0 = now();
-			workloads[w].run();
-			with[r] = now() - t0;
-			prog_stats_sum(obj->obj, &ev1, &ns1);
-			ctxtop_bpf__detach(obj);
-			events += ev1 - ev0;
-			run_ns += ns1 - ns0;
-		}
-		mb = median(base, reps);
-		mw = median(with, reps);
-		printf("%-12s %10.1f %10.1f %7.3f %10llu %9.0f %9.0f\n",
-		       workloads[w].name, mb * 1e3, mw * 1e3, mw / mb,
-		       (unsigned long long)(events / reps),
-		       (mw - mb) * 1e9 / ((double)events / reps),
-		       events ? (double)run_ns / events : 0);
+		for (r = 0; r < reps; r++)
+			for (way = 0; way < NR_WAYS; way++)
+				times[way][r] = run_way(&workloads[w], way, objs,
+							&faults[way]);
+		for (way = 0; way < NR_WAYS; way++)
+			med[way] = median(times[way], reps);
+		printf("%-12s %9.1f %9.1f %9.1f %8.3f %8.3f %10llu %9.0f %9.0f\n",
+		       workloads[w].name, med[BASE] * 1e3, med[DEFAULT] * 1e3,
+		       med[FULL] * 1e3, med[DEFAULT] / med[BASE],
+		       med[FULL] / med[BASE],
+		       (unsigned long long)(faults[FULL] / reps),
+		       faults[DEFAULT] ? (med[DEFAULT] - med[BASE]) * 1e9 /
+		       ((double)faults[DEFAULT] / reps) : 0,
+		       faults[FULL] ? (med[FULL] - med[BASE]) * 1e9 /
+		       ((double)faults[FULL] / reps) : 0);
 		fflush(stdout);
 	}
 
-	print_prog_costs(obj);
-	close(stats_fd);
-	ctxtop_bpf__destroy(obj);
+	print_prog_costs(objs[FULL]);
+	for (way = DEFAULT; way < NR_WAYS; way++)
+		ctxtop_bpf__destroy(objs[way]);
 	return 0;
 }

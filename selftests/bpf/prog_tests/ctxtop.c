@@ -11,7 +11,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <pthread.h>
+#include <bpf/btf.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <linux/cp_range.h>
@@ -31,11 +34,6 @@ static long page_size;
 static long rusage_faults(void);
 static long rss_pages(void);
 
-/*
- * Load ctxtop's programs as ctxtop does; on a patched kernel that is
- * fentry for faults and every ctxkit tracepoint.
- * @tgid: count only this process (0: all); @max_procs: procs map size.
- */
 static void ctxtop_require(void)
 {
 	page_size = sysconf(_SC_PAGESIZE);
@@ -45,22 +43,51 @@ static void ctxtop_require(void)
 		SKIP("cannot fentry handle_mm_fault");
 }
 
-static struct ctxtop_bpf *ctxtop_load(pid_t tgid, unsigned int max_procs)
+struct load_opts {
+	pid_t tgid;		/* count only this process (0: all) */
+	unsigned int max_procs;	/* procs map size (0: as built) */
+	enum fault_tier tier;	/* fault hook */
+	bool untimed;		/* no latency, as ctxtop's default */
+	const char *btf;	/* BTF for CO-RE (NULL: the kernel's) */
+};
+
+/*
+ * Load ctxtop's programs as ctxtop does; on a patched kernel that is every
+ * ctxkit tracepoint and, by default, timed faults through fentry.
+ */
+static struct ctxtop_bpf *ctxtop_load_opts(const struct load_opts *o)
 {
+	LIBBPF_OPTS(bpf_object_open_opts, open_opts,
+		    .btf_custom_path = o->btf);
 	struct ctxtop_hooks hooks;
 	struct ctxtop_bpf *obj;
+	__u32 key = o->tgid;
+	__u8 one = 1;
 
 	ctxtop_require();
-	obj = ctxtop_bpf__open();
+	obj = ctxtop_bpf__open_opts(&open_opts);
 	ASSERT_TRUE(obj);
-	ctxtop_hooks__choose(obj, &hooks);
-	ASSERT_EQ(hooks.available, NR_FEATURES);
-	obj->rodata->targ_tgid = tgid;
-	if (max_procs)
-		ASSERT_EQ(bpf_map__set_max_entries(obj->maps.procs, max_procs), 0);
+	ctxtop_hooks__choose(obj, &hooks, o->tier, !o->untimed);
+	ASSERT_EQ(hooks.tier, o->tier);
+	ASSERT_EQ(hooks.available, NR_FEATURES -
+		  (o->tier == TIER_TRACEPOINT ? 2 : 0));
+	obj->rodata->filter_pid = o->tgid != 0;
+	if (o->max_procs)
+		ASSERT_EQ(bpf_map__set_max_entries(obj->maps.procs,
+						   o->max_procs), 0);
 	ASSERT_EQ(ctxtop_bpf__load(obj), 0);
+	if (o->tgid)
+		ASSERT_EQ(bpf_map_update_elem(bpf_map__fd(obj->maps.pids), &key,
+					      &one, BPF_ANY), 0);
 	ASSERT_EQ(ctxtop_bpf__attach(obj), 0);
 	return obj;
+}
+
+static struct ctxtop_bpf *ctxtop_load(pid_t tgid, unsigned int max_procs)
+{
+	struct load_opts o = { .tgid = tgid, .max_procs = max_procs };
+
+	return ctxtop_load_opts(&o);
 }
 
 /* @pid's counters so far; all zero if it has none. */
@@ -149,24 +176,91 @@ static unsigned long stack_vma_size(void)
 	return size;
 }
 
-TEST(faults_match_rusage)
+/*
+ * A child faults in several ways: first touches, writes through
+ * /proc/self/mem (get_user_pages() faults, regs NULL), and, with swap,
+ * swap-ins (major).  Its counters must equal what wait4() says it took:
+ * min_flt + maj_flt, and maj_flt, exactly.
+ */
+static void faults_match_rusage_on(enum fault_tier tier, bool untimed,
+				   bool swap)
 {
-	struct ctxtop_bpf *obj = ctxtop_load(getpid(), 0);
-	char *p = map_anon(NPAGES);
-	long r0, r1, c0, c1, dr, dc;
+	struct load_opts o = { .tier = tier, .untimed = untimed };
+	struct ctxtop_bpf *obj = ctxtop_load_opts(&o);
+	struct rusage ru;
+	__u64 flt, maj;
+	int status;
+	pid_t pid;
 
-	warm_up(obj);
-	r0 = rusage_faults();
-	c0 = ctr(obj, getpid(), CTR_FAULTS);
-	touch(p, NPAGES);
-	c1 = ctr(obj, getpid(), CTR_FAULTS);
-	r1 = rusage_faults();
-	dr = r1 - r0;
-	dc = c1 - c0;
-	diag("faults: bpf %ld, getrusage %ld", dc, dr);
-	ASSERT_GE(dr, NPAGES);
-	ASSERT_LE(labs(dc - dr) * 100, dr);
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *p = map_anon(NPAGES), *q = map_anon(NPAGES / 8);
+		char *s = map_anon(NPAGES / 8), buf[64] = "gup";
+		int fd = open("/proc/self/mem", O_RDWR);
+		long i, sum = 0;
+
+		touch(p, NPAGES);
+		/* each write faults in a page of q through GUP */
+		for (i = 0; fd >= 0 && i < NPAGES / 8; i++)
+			if (pwrite(fd, buf, sizeof(buf),
+				   (uintptr_t)q + i * page_size) != sizeof(buf))
+				_exit(2);
+		if (swap) {
+			touch(s, NPAGES / 8);
+			madvise(s, NPAGES / 8 * page_size, MADV_PAGEOUT);
+			for (i = 0; i < NPAGES / 8; i++)
+				sum += s[i * page_size];
+		}
+		_exit(fd < 0 ? 3 : sum > NPAGES ? 4 : 0);
+	}
+	ASSERT_EQ(wait4(pid, &status, 0, &ru), pid);
+	ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	flt = ctr(obj, pid, CTR_FAULTS);
+	maj = ctr(obj, pid, CTR_MAJOR);
+	diag("faults via %s%s: bpf %llu (major %llu), getrusage %ld (major %ld)",
+	     tier_names[tier], untimed ? "" : ", timed",
+	     (unsigned long long)flt, (unsigned long long)maj,
+	     ru.ru_minflt + ru.ru_majflt, ru.ru_majflt);
+	if (tier == TIER_TRACEPOINT) {
+		/* fault exceptions: not GUP, but retried ones twice */
+		ASSERT_GE(flt, NPAGES);
+		ASSERT_EQ(maj, 0);
+	} else {
+		ASSERT_EQ(flt, ru.ru_minflt + ru.ru_majflt);
+		ASSERT_EQ(maj, ru.ru_majflt);
+		if (swap)
+			ASSERT_GE(maj, 1);
+	}
 	ctxtop_bpf__destroy(obj);
+}
+
+/* Swap on /dev/ram0 for the major faults of swap-ins, if the guest has it. */
+static bool swap_on(void)
+{
+	if (access("/dev/ram0", F_OK) || !system("grep -q ram0 /proc/swaps"))
+		return false;
+	return !system("mkswap /dev/ram0 >/dev/null 2>&1 && swapon /dev/ram0");
+}
+
+TEST(faults_match_rusage_on_every_hook)
+{
+	bool swap;
+
+	ctxtop_require();
+	if (!kprobe_exists("handle_mm_fault") ||
+	    !tracepoint_exists("exceptions", "page_fault_user"))
+		SKIP("kernel lacks a fallback fault hook");
+	swap = swap_on();
+	if (!swap)
+		diag("no swap: no major faults to count");
+	faults_match_rusage_on(TIER_FENTRY, true, swap);
+	faults_match_rusage_on(TIER_FENTRY, false, swap);
+	faults_match_rusage_on(TIER_KPROBE, true, swap);
+	faults_match_rusage_on(TIER_KPROBE, false, swap);
+	faults_match_rusage_on(TIER_TRACEPOINT, true, false);
+	if (swap)
+		ASSERT_EQ(system("swapoff /dev/ram0"), 0);
 }
 
 TEST(latency_hist_total_is_fault_count)
@@ -711,6 +805,173 @@ TEST(ipc_counts_match)
 	ASSERT_EQ(me.s.ctr[CTR_IPC_SEND], 0);
 	ASSERT_EQ(child_st.s.ctr[CTR_IPC_RECV], 0);
 	free(buf);
+	ctxtop_bpf__destroy(obj);
+}
+
+/*
+ * A BTF file like the kernel's, but with @field dropped from struct
+ * @name (the other members keep their offsets), as on kernels where it
+ * is gone.  Into @path.
+ */
+static void btf_without_field(const char *name, const char *field,
+			      const char *path)
+{
+	struct btf *src = btf__load_vmlinux_btf(), *dst = btf__new_empty();
+	int id, n, i, dropped = 0;
+	const void *raw;
+	__u32 size;
+	FILE *f;
+
+	ASSERT_TRUE(src && dst);
+	n = btf__type_cnt(src);
+	for (id = 1; id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(src, id);
+		const struct btf_member *m = btf_members(t);
+
+		if (!btf_is_struct(t) ||
+		    strcmp(btf__name_by_offset(src, t->name_off), name)) {
+			ASSERT_EQ(btf__add_type(dst, src, t), id);
+			continue;
+		}
+		ASSERT_EQ(btf__add_struct(dst, name, t->size), id);
+		for (i = 0; i < btf_vlen(t); i++, m++) {
+			const char *mname = btf__name_by_offset(src, m->name_off);
+
+			if (!strcmp(mname, field)) {
+				dropped++;
+				continue;
+			}
+			ASSERT_EQ(btf__add_field(dst, mname, m->type,
+						 btf_member_bit_offset(t, i),
+						 btf_member_bitfield_size(t, i)), 0);
+		}
+	}
+	ASSERT_EQ(dropped, 1);
+	raw = btf__raw_data(dst, &size);
+	ASSERT_TRUE(raw);
+	f = fopen(path, "w");
+	ASSERT_TRUE(f);
+	ASSERT_EQ(fwrite(raw, 1, size, f), size);
+	ASSERT_EQ(fclose(f), 0);
+	btf__free(dst);
+	btf__free(src);
+}
+
+/*
+ * A child renames itself after its first fault; its row must take the new
+ * name, through the task_rename tracepoint.
+ */
+static void rename_is_seen(struct ctxtop_bpf *obj)
+{
+	struct proc_stat st;
+	int go[2], status;
+	pid_t pid;
+	char c;
+
+	ASSERT_OK(pipe(go));
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *p = map_anon(8);
+
+		touch(p, 4);
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(1);
+		prctl(PR_SET_NAME, "ctxtop-renamed");
+		touch(p + 4 * page_size, 4);
+		_exit(0);
+	}
+	close(go[0]);
+	ASSERT_EQ(write(go[1], "x", 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	st = proc_stat(obj, pid);
+	diag("the child's row: %llu faults, named %s",
+	     (unsigned long long)st.s.ctr[CTR_FAULTS], st.comm);
+	ASSERT_GE(st.s.ctr[CTR_FAULTS], 4);
+	ASSERT_STR_EQ(st.comm, "ctxtop-renamed");
+}
+
+/*
+ * task_rename's pid field went away in 6.13: the object must still load
+ * (a plain read of it would fail CO-RE relocation, and the whole object
+ * with it) and keep names current, on a BTF without the field.
+ */
+TEST(comm_rename_loads_without_the_pid_field)
+{
+	const char *path = "/tmp/ctxtop_test.btf";
+	struct load_opts o = { .btf = path };
+	struct ctxtop_bpf *obj;
+
+	ctxtop_require();
+	if (!tracepoint_exists("task", "task_rename"))
+		SKIP("no task:task_rename tracepoint");
+	btf_without_field("trace_event_raw_task_rename", "pid", path);
+	obj = ctxtop_load_opts(&o);
+	ASSERT_TRUE(bpf_program__fd(obj->progs.comm_rename) >= 0);
+	rename_is_seen(obj);
+	ctxtop_bpf__destroy(obj);
+	unlink(path);
+	/* and with the kernel's own BTF, which has it */
+	obj = ctxtop_load(0, 0);
+	rename_is_seen(obj);
+	ctxtop_bpf__destroy(obj);
+}
+
+static int thread_go[2];
+
+static void *faulting_thread(void *arg)
+{
+	char c;
+
+	prctl(PR_SET_NAME, "ctxtop-thread");
+	if (read(thread_go[0], &c, 1) != 1)
+		return NULL;
+	touch(arg, 16);
+	return NULL;
+}
+
+/*
+ * A process whose first event comes from a thread with a name of its own
+ * is still shown under its leader's name.
+ */
+TEST(comm_is_the_thread_group_leaders)
+{
+	struct ctxtop_bpf *obj;
+	int ready[2], status;
+	struct proc_stat st;
+	pid_t pid;
+	char c;
+
+	ctxtop_require();
+	ASSERT_OK(pipe(thread_go));
+	ASSERT_OK(pipe(ready));
+	pid = fork();
+	ASSERT_OK(pid);
+	if (pid == 0) {
+		char *p = map_anon(16);
+		pthread_t t;
+
+		prctl(PR_SET_NAME, "ctxtop-leader");
+		if (pthread_create(&t, NULL, faulting_thread, p))
+			_exit(1);
+		/* the leader waits in join: no events of its own */
+		if (write(ready[1], "r", 1) != 1)
+			_exit(1);
+		pthread_join(t, NULL);
+		_exit(0);
+	}
+	ASSERT_EQ(read(ready[0], &c, 1), 1);
+	/* let the thread rename itself and block */
+	usleep(200000);
+	obj = ctxtop_load(pid, 0);
+	ASSERT_EQ(write(thread_go[1], "g", 1), 1);
+	ASSERT_EQ(waitpid(pid, &status, 0), pid);
+	st = proc_stat(obj, pid);
+	diag("row of %d: %llu faults, named %s", pid,
+	     (unsigned long long)st.s.ctr[CTR_FAULTS], st.comm);
+	ASSERT_GE(st.s.ctr[CTR_FAULTS], 16);
+	ASSERT_STR_EQ(st.comm, "ctxtop-leader");
 	ctxtop_bpf__destroy(obj);
 }
 
