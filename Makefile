@@ -45,8 +45,9 @@ BENCHES := ctxbench
 # tools/bench/NAME.c without BPF: the kernel features against their peers.
 SYSCALL_BENCHES := mmbench cpbench sforkbench ipcbench
 # tools/NAME.c without BPF: tools for the kernel features' files, and
-# ptyrun, which drives ctxtop on a pseudo-terminal in the tests.
-SYSCALL_TOOLS := cpinspect cprestore ptyrun
+# ptyrun, which drives ctxtop on a pseudo-terminal in the tests, and
+# asuser, which runs the tools as a user without privileges there.
+SYSCALL_TOOLS := cpinspect cprestore ptyrun asuser
 # The terminal types ctxtop can draw on in the guest: from ncurses-base,
 # which Debian marks essential, so deps.sh need not install it.
 TERMINFO := l/linux v/vt100 v/vt220 x/xterm x/xterm-256color s/screen \

@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -121,6 +122,20 @@ static const struct argp_option opts[] = {
 	{},
 };
 
+/* A usage error: one line, exit status 2 (argp_error() adds a second). */
+static void __attribute__((noreturn, format(printf, 2, 3)))
+usage_error(struct argp_state *state, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "ctxtop: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see --help)\n");
+	exit(2);
+}
+
 static void parse_pids(struct argp_state *state, char *arg)
 {
 	char *tok, *save = NULL;
@@ -129,9 +144,9 @@ static void parse_pids(struct argp_state *state, char *arg)
 	for (tok = strtok_r(arg, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (parse_long(tok, 1, INT_MAX, &val))
-			argp_error(state, "invalid PID: %s", tok);
+			usage_error(state, "invalid PID: %s", tok);
 		if (env.nr_pids == MAX_PIDS)
-			argp_error(state, "at most %d PIDs", MAX_PIDS);
+			usage_error(state, "at most %d PIDs", MAX_PIDS);
 		env.pids[env.nr_pids++] = val;
 	}
 }
@@ -170,7 +185,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		for (val = 0; val < TIER_NONE && strcmp(arg, tier_names[val]); val++)
 			;
 		if (val == TIER_NONE)
-			argp_error(state, "no hook %s (fentry, kprobe, tracepoint)", arg);
+			usage_error(state, "no hook %s (fentry, kprobe, tracepoint)", arg);
 		env.tier = val;
 		env.any_tier = false;
 		break;
@@ -185,7 +200,7 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 		break;
 	case 'r':
 		if (parse_long(arg, 1, 100000, &val))
-			argp_error(state, "invalid row count: %s", arg);
+			usage_error(state, "invalid row count: %s", arg);
 		env.rows = val;
 		break;
 	case ARGP_KEY_ARG:
@@ -194,10 +209,10 @@ static error_t parse_arg(int key, char *arg, struct argp_state *state)
 			env.interval = strtod(arg, &end);
 			if (errno || *end || !(env.interval >= 0.1) ||
 			    env.interval > 86400)
-				argp_error(state, "invalid interval: %s", arg);
+				usage_error(state, "invalid interval: %s", arg);
 		} else if (state->arg_num == 1) {
 			if (parse_long(arg, 1, LONG_MAX, &env.times))
-				argp_error(state, "invalid count: %s", arg);
+				usage_error(state, "invalid count: %s", arg);
 		} else {
 			argp_usage(state);
 		}
