@@ -485,8 +485,6 @@ struct sample {
 	struct timespec ts;
 };
 
-static int ncpus;
-
 static void add_row(__u32 tgid, const struct proc_stat *st, __u64 *sum)
 {
 	struct row *r = &rows[nr_rows++];
@@ -561,32 +559,6 @@ static int collect_procs(int fd, __u64 *sum)
 	}
 }
 
-static int read_totals(int fd, struct ctx_stat *sum)
-{
-	struct ctx_stat *percpu;
-	__u32 zero = 0;
-	int cpu, i;
-
-	percpu = calloc(ncpus, sizeof(*percpu));
-	if (!percpu)
-		return -ENOMEM;
-	if (bpf_map_lookup_elem(fd, &zero, percpu)) {
-		free(percpu);
-		return -errno;
-	}
-	memset(sum, 0, sizeof(*sum));
-	for (cpu = 0; cpu < ncpus; cpu++) {
-		for (i = 0; i < NR_CTRS; i++)
-			sum->ctr[i] += percpu[cpu].ctr[i];
-		for (i = 0; i < MAX_SLOTS; i++) {
-			sum->lat[i] += percpu[cpu].lat[i];
-			sum->rtt[i] += percpu[cpu].rtt[i];
-		}
-	}
-	free(percpu);
-	return 0;
-}
-
 /*
  * The totals first, then the rows: an event between the two reads is in
  * the rows and not yet in the totals, so totals minus rows, the events
@@ -598,7 +570,7 @@ static int take_sample(struct ctxtop_bpf *obj, const struct sample *prev,
 	int err;
 
 	clock_gettime(CLOCK_MONOTONIC, &s->ts);
-	err = read_totals(bpf_map__fd(obj->maps.totals), &s->total);
+	err = ctxtop__read_totals(obj, &s->total);
 	if (err)
 		return err;
 	/* ctxtop's own cost */
@@ -1075,11 +1047,6 @@ int main(int argc, char **argv)
 	if (env.btf_path && access(env.btf_path, R_OK)) {
 		fprintf(stderr, "ctxtop: --btf %s: %s\n", env.btf_path,
 			strerror(errno));
-		return 1;
-	}
-	ncpus = libbpf_num_possible_cpus();
-	if (ncpus < 0) {
-		fprintf(stderr, "ctxtop: cannot count CPUs: %s\n", strerror(-ncpus));
 		return 1;
 	}
 	if (open_pids())

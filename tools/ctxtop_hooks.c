@@ -2,9 +2,12 @@
 /* ctxtop_hooks - which of ctxtop's BPF programs this kernel can take. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include "ctxtop.h"
 #include "ctxtop.skel.h"
 #include "ctxtop_hooks.h"
 #include "trace_helpers.h"
@@ -134,14 +137,12 @@ void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h,
 		h->why[F_FAULTS] = from == TIER_FENTRY || !why ?
 			"no fault hook on this kernel" : why;
 
-	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++) {
-		if (h->why[ctxkit_tps[i].f] || tp_btf_exists(ctxkit_tps[i].tp))
-			continue;
-		prog_off(tp_progs[i]);
-		h->why[ctxkit_tps[i].f] = !vmlinux_btf_exists() ?
-			"kernel has no BTF" : "kernel lacks ctxkit tracepoints";
-	}
-	/* the others of a feature whose first tracepoint was missing */
+	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++)
+		if (!h->why[ctxkit_tps[i].f] && !tp_btf_exists(ctxkit_tps[i].tp))
+			h->why[ctxkit_tps[i].f] = !vmlinux_btf_exists() ?
+				"kernel has no BTF" :
+				"kernel lacks ctxkit tracepoints";
+	/* a feature is all its tracepoints or none */
 	for (i = 0; i < sizeof(ctxkit_tps) / sizeof(ctxkit_tps[0]); i++)
 		if (h->why[ctxkit_tps[i].f])
 			prog_off(tp_progs[i]);
@@ -229,4 +230,33 @@ out:
 	ctxtop_bpf__destroy(obj);
 	errno = -err;
 	return NULL;
+}
+
+int ctxtop__read_totals(struct ctxtop_bpf *obj, struct ctx_stat *sum)
+{
+	int ncpus = libbpf_num_possible_cpus(), cpu, i, err = 0;
+	struct ctx_stat *percpu;
+	__u32 zero = 0;
+
+	if (ncpus < 0)
+		return ncpus;
+	percpu = calloc(ncpus, sizeof(*percpu));
+	if (!percpu)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(obj->maps.totals), &zero, percpu)) {
+		err = -errno;
+		goto out;
+	}
+	memset(sum, 0, sizeof(*sum));
+	for (cpu = 0; cpu < ncpus; cpu++) {
+		for (i = 0; i < NR_CTRS; i++)
+			sum->ctr[i] += percpu[cpu].ctr[i];
+		for (i = 0; i < MAX_SLOTS; i++) {
+			sum->lat[i] += percpu[cpu].lat[i];
+			sum->rtt[i] += percpu[cpu].rtt[i];
+		}
+	}
+out:
+	free(percpu);
+	return err;
 }

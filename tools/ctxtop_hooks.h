@@ -5,6 +5,7 @@
 #include <stdbool.h>
 
 struct ctxtop_bpf;
+struct ctx_stat;
 
 /* What ctxtop can count, each needing its own kernel hook. */
 enum feature {
@@ -65,5 +66,8 @@ struct ctxtop_bpf *ctxtop__start(const struct ctxtop_start_opts *o,
  */
 void ctxtop_hooks__choose(struct ctxtop_bpf *obj, struct ctxtop_hooks *h,
 			  enum fault_tier tier, bool latency);
+
+/* The totals map summed over every CPU, into @sum; 0 or -errno. */
+int ctxtop__read_totals(struct ctxtop_bpf *obj, struct ctx_stat *sum);
 
 #endif /* __CTXTOP_HOOKS_H */

@@ -24,13 +24,15 @@ static const char *const tracefs_dirs[] = {
 static struct btf *vmlinux_btf;
 static bool vmlinux_btf_tried;
 
-static bool vmlinux_btf_has(const char *name, int kind)
+static struct btf *vmlinux(void)
 {
 	if (!vmlinux_btf_tried) {
 		vmlinux_btf_tried = true;
 		vmlinux_btf = btf__load_vmlinux_btf();
+		if (libbpf_get_error(vmlinux_btf))
+			vmlinux_btf = NULL;
 	}
-	return vmlinux_btf && btf__find_by_name_kind(vmlinux_btf, name, kind) > 0;
+	return vmlinux_btf;
 }
 
 void trace_helpers_release(void)
@@ -42,8 +44,7 @@ void trace_helpers_release(void)
 
 bool vmlinux_btf_exists(void)
 {
-	vmlinux_btf_has("int", BTF_KIND_INT);
-	return vmlinux_btf;
+	return vmlinux();
 }
 
 /*
@@ -79,9 +80,9 @@ static bool tracing_prog_works(enum bpf_attach_type type, int btf_id,
 
 static int vmlinux_btf_id(const char *name, int kind)
 {
-	if (!vmlinux_btf_exists())
+	if (!vmlinux())
 		return -ENOENT;
-	return btf__find_by_name_kind(vmlinux_btf, name, kind);
+	return btf__find_by_name_kind(vmlinux(), name, kind);
 }
 
 bool tp_btf_exists(const char *name)

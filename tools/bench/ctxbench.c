@@ -170,19 +170,11 @@ static void print_prog_costs(struct ctxtop_bpf *obj)
 /* The faults @obj has counted so far, over every CPU. */
 static __u64 faults_counted(struct ctxtop_bpf *obj)
 {
-	static struct ctx_stat *percpu;
-	int ncpus = libbpf_num_possible_cpus(), cpu;
-	__u32 zero = 0;
-	__u64 sum = 0;
+	struct ctx_stat sum;
 
-	if (!percpu)
-		percpu = calloc(ncpus, sizeof(*percpu));
-	if (!percpu || bpf_map_lookup_elem(bpf_map__fd(obj->maps.totals),
-					   &zero, percpu))
+	if (ctxtop__read_totals(obj, &sum))
 		die("read totals");
-	for (cpu = 0; cpu < ncpus; cpu++)
-		sum += percpu[cpu].ctr[CTR_FAULTS];
-	return sum;
+	return sum.ctr[CTR_FAULTS];
 }
 
 /*

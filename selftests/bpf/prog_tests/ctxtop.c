@@ -479,11 +479,11 @@ TEST(lru_bound_holds)
 {
 	const unsigned int max = 16, nproc = 64;
 	struct ctxtop_bpf *obj = ctxtop_load(0, max);
-	__u32 key, *prev = NULL, zero = 0;
+	__u32 key, *prev = NULL;
 	unsigned int i, entries = 0;
-	struct ctx_stat *percpu;
-	__u64 total = 0;
-	int go[2], status, ncpus, cpu;
+	struct ctx_stat sum;
+	__u64 total;
+	int go[2], status;
 
 	ASSERT_OK(pipe(go));
 	for (i = 0; i < nproc; i++) {
@@ -495,20 +495,14 @@ TEST(lru_bound_holds)
 		entries++;
 		prev = &key;
 	}
-	ncpus = libbpf_num_possible_cpus();
-	percpu = calloc(ncpus, sizeof(*percpu));
-	ASSERT_TRUE(percpu);
-	ASSERT_EQ(bpf_map_lookup_elem(bpf_map__fd(obj->maps.totals), &zero,
-				      percpu), 0);
-	for (cpu = 0; cpu < ncpus; cpu++)
-		total += percpu[cpu].ctr[CTR_FAULTS];
+	ASSERT_EQ(ctxtop__read_totals(obj, &sum), 0);
+	total = sum.ctr[CTR_FAULTS];
 	diag("%u processes, %u map entries (max %u), %llu faults in totals",
 	     nproc, entries, max, (unsigned long long)total);
 	ASSERT_GE(entries, 1);
 	ASSERT_LE(entries, max);
 	/* the totals keep counting what the bounded map evicted */
 	ASSERT_GE(total, (__u64)nproc * (NPAGES / 8));
-	free(percpu);
 	ctxtop_bpf__destroy(obj);
 }
 
